@@ -1,0 +1,126 @@
+"""Text-file helpers shared by the readers: transparent decompression and counted tokens."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from slem_dft.errors import FileFormatError, TruncatedFileError
+
+__all__ = ["COMPRESSED_SUFFIXES", "open_text", "strip_compression", "TokenReader", "parse_numbers", "parse_ints"]
+
+COMPRESSED_SUFFIXES = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+
+#: Errors the decompressors raise on a cut or corrupt stream.
+_DECOMPRESSION_ERRORS = (EOFError, lzma.LZMAError, gzip.BadGzipFile, OSError)
+
+
+def strip_compression(path: str | os.PathLike) -> str:
+    """File name without a compression suffix (``hrs1_nao.csr.xz`` -> ``hrs1_nao.csr``)."""
+    name = Path(path).name
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def open_text(path: str | os.PathLike) -> io.TextIOBase:
+    """Open a text file for streaming reading, decompressing ``.gz``, ``.xz`` and ``.bz2``."""
+    path = Path(path)
+    opener = COMPRESSED_SUFFIXES.get(path.suffix)
+    if opener is None:
+        return open(path, encoding="utf-8", errors="replace")
+    return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
+class TokenReader:
+    """Whitespace-separated tokens of a text file, taken by count across line breaks.
+
+    Blank lines and lines whose first non-blank character is ``#`` are skipped. Decompression
+    errors and a premature end of file become :class:`TruncatedFileError` naming the file.
+    """
+
+    def __init__(self, fh: io.TextIOBase, path: str | os.PathLike, line_no: int = 0):
+        self._fh = fh
+        self.path = os.fspath(path)
+        self.line_no = line_no
+        self._buf: list[str] = []
+        self._pos = 0
+
+    def readline(self) -> str | None:
+        """Next raw line (None at end of file); only valid while no tokens are buffered."""
+        try:
+            line = self._fh.readline()
+        except _DECOMPRESSION_ERRORS as exc:
+            raise TruncatedFileError(self.path, f"compressed stream is cut or corrupt ({exc})", f"line {self.line_no + 1}") from None
+        if not line:
+            return None
+        self.line_no += 1
+        return line
+
+    def _fill(self) -> bool:
+        while True:
+            line = self.readline()
+            if line is None:
+                return False
+            s = line.strip()
+            if s and not s.startswith("#"):
+                self._buf = self._buf[self._pos :] + s.split()
+                self._pos = 0
+                return True
+
+    def take(self, n: int, what: str) -> list[str]:
+        """The next ``n`` tokens; ``what`` names them in the error if the file ends first."""
+        while len(self._buf) - self._pos < n:
+            if not self._fill():
+                have = len(self._buf) - self._pos
+                raise TruncatedFileError(self.path, f"file ends after {have} of {n} {what}", f"line {self.line_no}")
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return out
+
+    def push(self, line: str) -> None:
+        """Put the tokens of an already-read line back in front of the stream."""
+        self._buf = line.split() + self._buf[self._pos :]
+        self._pos = 0
+
+    def at_end(self) -> bool:
+        """True when no tokens remain."""
+        return len(self._buf) - self._pos == 0 and not self._fill()
+
+
+
+_COMPLEX = re.compile(r"[(),]")
+
+
+def parse_numbers(tokens: list[str], path: str, where: str, complex_values: bool = False) -> np.ndarray:
+    """Tokens -> float64 array, or complex128 from ``(re,im)`` tokens; a bad token is a
+    :class:`FileFormatError`; NaN and infinity are rejected."""
+    try:
+        if complex_values:
+            flat = np.array(_COMPLEX.sub(" ", " ".join(tokens)).split(), dtype=np.float64)
+            if flat.size != 2 * len(tokens):
+                raise ValueError("expected (re,im) pairs")
+            out = flat[0::2] + 1j * flat[1::2]
+        else:
+            out = np.array(tokens, dtype=np.float64)
+    except ValueError as exc:
+        raise FileFormatError(path, f"cannot read numbers ({exc})", where) from None
+    if not np.all(np.isfinite(out)):
+        raise FileFormatError(path, "matrix contains NaN or infinite values", where)
+    return out
+
+
+def parse_ints(tokens: list[str], path: str, where: str) -> np.ndarray:
+    """Tokens -> int64 array; a bad token is a :class:`FileFormatError`."""
+    try:
+        return np.array(tokens, dtype=np.int64)
+    except ValueError as exc:
+        raise FileFormatError(path, f"expected integers ({exc})", where) from None

@@ -1,0 +1,20 @@
+"""ABACUS (LCAO) reader: CSR operator files, STRU/INPUT/KPT, ``.orb`` headers, logs and
+eigenvalue references. See formats-abacus.md and docs/abacus.md."""
+
+from .csr import CsrFile, read_csr
+from .inputs import read_input, read_kpt, read_log, read_orb_header, read_stru
+from .run import detect, find_operator_files, read_run, read_run_references
+
+__all__ = [
+    "CsrFile",
+    "read_csr",
+    "read_input",
+    "read_kpt",
+    "read_log",
+    "read_orb_header",
+    "read_stru",
+    "detect",
+    "find_operator_files",
+    "read_run",
+    "read_run_references",
+]
