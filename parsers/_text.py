@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import lzma
 import os
 import re
@@ -65,26 +66,34 @@ class TokenReader:
         self.line_no += 1
         return line
 
-    def _fill(self) -> bool:
-        while True:
-            line = self.readline()
-            if line is None:
-                return False
+    def _next_tokens(self) -> list[str] | None:
+        """Tokens of the next data line (None at end of file)."""
+        while (line := self.readline()) is not None:
             s = line.strip()
             if s and not s.startswith("#"):
-                self._buf = self._buf[self._pos :] + s.split()
-                self._pos = 0
-                return True
+                return s.split()
+        return None
 
     def take(self, n: int, what: str) -> list[str]:
         """The next ``n`` tokens; ``what`` names them in the error if the file ends first."""
-        while len(self._buf) - self._pos < n:
-            if not self._fill():
-                have = len(self._buf) - self._pos
-                raise TruncatedFileError(self.path, f"file ends after {have} of {n} {what}", f"line {self.line_no}")
         out = self._buf[self._pos : self._pos + n]
-        self._pos += n
-        return out
+        self._pos += len(out)
+        if len(out) == n:
+            return out
+        chunks, need = [out], n - len(out)
+        while need:
+            tokens = self._next_tokens()
+            if tokens is None:
+                raise TruncatedFileError(self.path, f"file ends after {n - need} of {n} {what}", f"line {self.line_no}")
+            if len(tokens) <= need:
+                chunks.append(tokens)
+                need -= len(tokens)
+            else:
+                chunks.append(tokens[:need])
+                self._buf, self._pos, need = tokens, need, 0
+        if self._pos >= len(self._buf):
+            self._buf, self._pos = [], 0
+        return list(itertools.chain.from_iterable(chunks))
 
     def push(self, line: str) -> None:
         """Put the tokens of an already-read line back in front of the stream."""
@@ -93,7 +102,13 @@ class TokenReader:
 
     def at_end(self) -> bool:
         """True when no tokens remain."""
-        return len(self._buf) - self._pos == 0 and not self._fill()
+        if len(self._buf) > self._pos:
+            return False
+        tokens = self._next_tokens()
+        if tokens is None:
+            return True
+        self._buf, self._pos = tokens, 0
+        return False
 
 
 

@@ -1,0 +1,141 @@
+"""The ``slem-dft`` command line (click). Each command parses options and calls one library
+function; errors print one line and exit with status 1."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import SlemDFTError
+
+OPERATOR_CHOICES = ("H", "S", "DM")
+_CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
+
+
+def _errors_to_exit(func):
+    """Turn the errors a user can cause into one line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (SlemDFTError, FileNotFoundError, PermissionError) as exc:
+            click.echo(f"slem-dft: error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _operators(value: str) -> tuple[str, ...]:
+    ops = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [op for op in ops if op not in OPERATOR_CHOICES]
+    if bad or not ops:
+        raise click.BadParameter(f"choose from {', '.join(OPERATOR_CHOICES)} (comma separated), got {value!r}")
+    return ops
+
+
+def _file_options(func):
+    """Options that name a run's files explicitly (valid with one run directory)."""
+    func = click.option("--orbital-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                        help="Extra folder to look for basis files (.orb) in.")(func)
+    for flag, op in (("--density-matrix", "DM"), ("--overlap", "S"), ("--hamiltonian", "H")):
+        func = click.option(flag, op, multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                            help=f"{op} file to use instead of the one found in the run (repeat for spin 1, 2).")(func)
+    return func
+
+
+def _read_options(files: dict[str, tuple[Path, ...]], orbital_dir: Path | None, n_runs: int) -> dict:
+    chosen = {op: list(paths) for op, paths in files.items() if paths}
+    if chosen and n_runs != 1:
+        raise click.UsageError("--hamiltonian/--overlap/--density-matrix need exactly one RUN_DIR")
+    options = {}
+    if chosen:
+        options["files"] = chosen
+    if orbital_dir is not None:
+        options["orbital_dir"] = orbital_dir
+    return options
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(__version__, prog_name="slem-dft")
+def main():
+    """slem-dft: learn and predict DFT operators (H, S, DM) in an atomic-orbital basis."""
+
+
+@main.command(context_settings=_CONTEXT)
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Store to write (HDF5).")
+@click.option("--operators", default="H,S,DM", callback=lambda c, p, v: _operators(v), help="Operators to store.")
+@click.option("-r", "--recursive", is_flag=True, help="Find run directories anywhere under the given folders.")
+@click.option("-j", "--jobs", default=1, type=click.IntRange(1), help="Worker processes reading runs.")
+@click.option("--append", is_flag=True, help="Add to an existing store (replaced only after success).")
+@click.option("--no-check", is_flag=True, help="Skip the physics checks of each run.")
+@click.option("--skip-failed", is_flag=True, help="Write the runs that pass even if others fail (exit status stays 1).")
+@_file_options
+@_errors_to_exit
+def convert(run_dirs, output, operators, recursive, jobs, append, no_check, skip_failed, orbital_dir, **files):
+    """Convert DFT run directories into one training store."""
+    from .convert import convert_runs
+
+    result = convert_runs(run_dirs, output, operators, recursive, jobs, append, not no_check, skip_failed,
+                          _read_options(files, orbital_dir, len(run_dirs)))
+    for _, reason in result.failures:
+        click.echo(f"slem-dft: error: {reason}", err=True)
+    if result.written:
+        click.echo(f"wrote {result.written} structure(s) to {output}")
+    elif result.failures:
+        click.echo(f"slem-dft: error: nothing written to {output}", err=True)
+    if result.failures:
+        sys.exit(1)
+
+
+@main.command(context_settings=_CONTEXT)
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--reference", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Extra folder with eigenvalue files or dense H(k)/S(k) dumps to compare against.")
+@click.option("--operators", default="H,S,DM", callback=lambda c, p, v: _operators(v), help="Operators to read.")
+@_file_options
+@_errors_to_exit
+def check(run_dir, as_json, reference, operators, orbital_dir, **files):
+    """Check a run's parsed data: hermiticity, S > 0, Tr(DM S), eigenvalues.
+
+    Exit status 1 when a check fails."""
+    from .convert import read_and_check
+
+    _, report = read_and_check(run_dir, operators, _read_options(files, orbital_dir, 1), True, reference)
+    click.echo(report.to_json() if as_json else report.format_text())
+    if not report.passed:
+        sys.exit(1)
+
+
+@main.command(context_settings=_CONTEXT)
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_errors_to_exit
+def info(store, as_json):
+    """List the structures of a store."""
+    from .store import Store
+
+    rows = []
+    for n, record in enumerate(Store(store)):
+        rows.append(dict(index=n, formula=record.atoms.get_chemical_formula(), n_atoms=len(record.atoms),
+                         n_orbitals=record.n_orbitals, nspin=record.nspin, code=record.source.code,
+                         operators={k: v.n_edges for k, v in record.operators.items()}, source=record.source.path))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'#':>4}  {'formula':<12} {'atoms':>5} {'orbitals':>8} {'nspin':>5}  {'code':<7} {'blocks':<26} source")
+    for r in rows:
+        blocks = " ".join(f"{k}:{v}" for k, v in r["operators"].items())
+        click.echo(f"{r['index']:>4}  {r['formula']:<12} {r['n_atoms']:>5} {r['n_orbitals']:>8} {r['nspin']:>5}  "
+                   f"{r['code']:<7} {blocks:<26} {r['source']}")
+
+
+if __name__ == "__main__":
+    main()
