@@ -84,12 +84,11 @@ def convert(run_dirs, output, operators, recursive, jobs, append, no_check, skip
 
     result = convert_runs(run_dirs, output, operators, recursive, jobs, append, not no_check, skip_failed,
                           _read_options(files, orbital_dir, len(run_dirs)))
+    suffix = "" if result.written else f" (nothing written to {output})"
     for _, reason in result.failures:
-        click.echo(f"slem-dft: error: {reason}", err=True)
+        click.echo(f"slem-dft: error: {reason}{suffix}", err=True)
     if result.written:
         click.echo(f"wrote {result.written} structure(s) to {output}")
-    elif result.failures:
-        click.echo(f"slem-dft: error: nothing written to {output}", err=True)
     if result.failures:
         sys.exit(1)
 
@@ -111,6 +110,7 @@ def check(run_dir, as_json, reference, operators, orbital_dir, **files):
     _, report = read_and_check(run_dir, operators, _read_options(files, orbital_dir, 1), True, reference)
     click.echo(report.to_json() if as_json else report.format_text())
     if not report.passed:
+        click.echo(f"slem-dft: error: {run_dir}: check failed: {'; '.join(report.failures)}", err=True)
         sys.exit(1)
 
 

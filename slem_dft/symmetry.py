@@ -34,6 +34,8 @@ def space_group_operations(record: Record, symprec: float = 1e-5) -> list[Symmet
     """The space-group operations of the record's structure (spglib), species labels included."""
     import spglib
 
+    if hasattr(spglib, "error"):  # spglib >= 2.5: raise errors instead of returning None
+        spglib.error.OLD_ERROR_HANDLING = False
     atoms = record.atoms
     labels = {s: n for n, s in enumerate(dict.fromkeys(record.species))}
     cell = (atoms.cell.array, atoms.get_scaled_positions(wrap=False), [labels[s] for s in record.species])
