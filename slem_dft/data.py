@@ -243,35 +243,48 @@ class BlockMatrix:
             yield tuple(self.edges[e].tolist()), self.block(e)
 
     # -- symmetry ---------------------------------------------------------------------------
-    def _partner_block(self, e: int) -> np.ndarray:
-        """B_ij(R)^dagger of edge e, i.e. what B_ji(-R) must equal for a hermitian operator."""
-        b = self.block(e)
-        if self.spin == "spinor":
-            # Spinor blocks: channel (s, s') of the partner is the conjugate of channel (s', s).
-            b = b[[0, 2, 1, 3]]
-        return np.conj(b.transpose(0, 2, 1))
-
     def partner_edges(self) -> np.ndarray:
         """(n_edges, 5): the key (j, i, -R) of each edge's hermitian partner."""
         return np.column_stack([self.edges[:, 1], self.edges[:, 0], -self.edges[:, 2:]])
 
+    def _partner_index(self) -> np.ndarray:
+        """(n_edges,) index of each edge's partner (j, i, -R), -1 where it is not stored."""
+        return np.array([self._index.get(tuple(key), -1) for key in self.partner_edges().tolist()], dtype=np.int64)
+
+    def _value_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_values,) edge of every stored value and its position within its block."""
+        edge = np.repeat(np.arange(self.n_edges), self.shapes[:, 0] * self.shapes[:, 1])
+        return edge, np.arange(self.values.shape[1]) - self.offsets[edge]
+
+    def adjoint(self) -> "BlockMatrix":
+        """The blocks of O^dagger: block (j, i, -R) = O_ij(R)^dagger for every stored (i, j, R).
+
+        For spinors the partner's channel (s, s') is the conjugate of channel (s', s)."""
+        edge, local = self._value_edges()
+        n_cols = self.shapes[edge, 1]
+        row, col = local // n_cols, local % n_cols
+        target = self.offsets[edge] + col * self.shapes[edge, 0] + row  # transposed, same offset
+        values = self.values[[0, 2, 1, 3]] if self.spin == "spinor" else self.values
+        out = np.empty_like(values)
+        out[:, target] = np.conj(values)
+        return BlockMatrix(self.partner_edges(), self.shapes[:, ::-1], out, self.spin)
+
     def hermiticity_deviation(self) -> float:
         """max |O_ij(R) - O_ji(-R)^dagger| over all stored blocks (a missing partner counts as 0)."""
-        dev = 0.0
-        for e, key in enumerate(self.partner_edges().tolist()):
-            f = self.find(*key[:2], key[2:])
-            other = self.block(f) if f is not None else np.zeros_like(self.block(e))
-            if other.size:
-                dev = max(dev, float(np.abs(self._partner_block(e) - other).max()))
-        return dev
+        if not self.values.size:
+            return 0.0
+        adjoint, partner = self.adjoint(), self._partner_index()
+        edge, local = self._value_edges()
+        present = partner[edge] >= 0
+        mine = self.values[:, self.offsets[partner[edge[present]]] + local[present]]
+        dev = np.abs(mine - adjoint.values[:, present]).max(initial=0.0)
+        return float(max(dev, np.abs(adjoint.values[:, ~present]).max(initial=0.0)))
 
     def _is_upper(self) -> np.ndarray:
         """Edges kept in the hermitian half: i < j, or i == j with R >= 0 lexicographically."""
         i, j, R = self.edges[:, 0], self.edges[:, 1], self.edges[:, 2:]
-        first_nonzero = np.where(R != 0, R, 0)
-        sign = np.zeros(len(R), dtype=np.int64)
-        for c in (2, 1, 0):  # lexicographic sign of R: the first non-zero component decides
-            sign = np.where(first_nonzero[:, c] != 0, np.sign(first_nonzero[:, c]), sign)
+        first = np.argmax(R != 0, axis=1)  # first non-zero component decides the sign of R
+        sign = np.sign(R[np.arange(len(R)), first])
         return (i < j) | ((i == j) & (sign >= 0))
 
     def hermitian_half(self) -> "BlockMatrix":
@@ -280,14 +293,14 @@ class BlockMatrix:
 
     def expand_hermitian(self) -> "BlockMatrix":
         """Complete a hermitian half with the partners O_ji(-R) = O_ij(R)^dagger, sorted."""
-        missing = [e for e, key in enumerate(self.partner_edges().tolist()) if self.find(*key[:2], key[2:]) is None]
-        if not missing:
+        missing = self._partner_index() < 0
+        if not missing.any():
             return self.sorted()
-        extra_values = np.concatenate([self._partner_block(e).reshape(self.n_channels, -1) for e in missing], axis=1)
+        extra = self.adjoint().select(missing)
         merged = BlockMatrix(
-            np.concatenate([self.edges, self.partner_edges()[missing]]),
-            np.concatenate([self.shapes, self.shapes[missing][:, ::-1]]),
-            np.concatenate([self.values, extra_values], axis=1),
+            np.concatenate([self.edges, extra.edges]),
+            np.concatenate([self.shapes, extra.shapes]),
+            np.concatenate([self.values, extra.values], axis=1),
             self.spin,
         )
         return merged.sorted()
@@ -296,9 +309,10 @@ class BlockMatrix:
     def select(self, mask_or_index: np.ndarray) -> "BlockMatrix":
         """A new BlockMatrix with the edges picked by a boolean mask or an index array."""
         idx = np.arange(self.n_edges)[mask_or_index]
-        pieces = [np.arange(self.offsets[e], self.offsets[e + 1]) for e in idx]
-        cols = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        return BlockMatrix(self.edges[idx], self.shapes[idx], self.values[:, cols], self.spin)
+        sizes = self.shapes[idx, 0] * self.shapes[idx, 1]
+        starts = np.repeat(self.offsets[idx], sizes)
+        within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return BlockMatrix(self.edges[idx], self.shapes[idx], self.values[:, starts + within], self.spin)
 
     def sorted(self) -> "BlockMatrix":
         """Edges in lexicographic (i, j, Rx, Ry, Rz) order."""
