@@ -32,6 +32,7 @@ __all__ = [
     "BlockMatrix",
     "Source",
     "Record",
+    "as_atoms",
 ]
 
 #: Spin layout of an operator -> number of channels. "none": one real channel;
@@ -40,6 +41,17 @@ SPIN_LAYOUTS = {"none": 1, "collinear": 2, "spinor": 4}
 
 #: Operators slem-dft stores: Kohn-Sham Hamiltonian (eV), overlap (1), density matrix (electrons).
 OPERATORS = ("H", "S", "DM")
+
+
+def as_atoms(structure) -> ase.Atoms:
+    """An ``ase.Atoms`` copy of an ``ase.Atoms`` or a pymatgen ``Structure``/``Molecule``."""
+    if isinstance(structure, ase.Atoms):
+        return structure.copy()
+    if type(structure).__module__.startswith("pymatgen"):
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return AseAtomsAdaptor.get_atoms(structure)
+    raise TypeError(f"expected ase.Atoms or a pymatgen structure, got {type(structure).__name__}")
 
 
 @dataclass(frozen=True, order=True)

@@ -219,3 +219,33 @@ def test_dense_dump_reader_keeps_print_precision(bundled):
     mat, res = read_dense_dump(bundled / "abacus/c_atom_nspin4_old/data-1-S.ref")
     assert mat.shape == (26, 26) and np.allclose(mat, mat.conj().T)
     assert res.max() <= 0.5e-10 * 10  # 10 decimals
+
+
+def test_old_layout_reads_with_or_without_the_step_line(tmp_path, bundled):
+    src = bundled / "abacus/al_fcc_nspin1_old/data-SR-sparse_SPIN0.csr"
+    text = src.read_text()
+    assert text.startswith("STEP:")
+    bare = tmp_path / "data-SR-sparse_SPIN0.csr"
+    bare.write_text(text.split("\n", 1)[1])
+    a, b = read_csr(src), read_csr(bare)
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.R, b.R)
+
+
+def test_new_layout_is_read_by_count_whatever_the_wrapping(tmp_path, bundled):
+    """Rewrap every data section four tokens a line: a continuation line then looks exactly
+    like a block header 'Rx Ry Rz nnz' (formats-abacus.md section 4)."""
+    src = bundled / "abacus/si2_sz_nspin1_new/hrs1_nao.csr.ref"
+    out, section = [], []
+    for line in src.read_text().splitlines():
+        if line.strip().startswith("#") or not line.strip() or len(out) < 20:
+            if section:
+                out += [" ".join(section[i:i + 4]) for i in range(0, len(section), 4)]
+                section = []
+            out.append(line)
+        else:
+            section += line.split()
+    out += [" ".join(section[i:i + 4]) for i in range(0, len(section), 4)]
+    wrapped = tmp_path / "hrs1_nao.csr"
+    wrapped.write_text("\n".join(out) + "\n")
+    a, b = read_csr(src), read_csr(wrapped)
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.rows, b.rows) and np.array_equal(a.R, b.R)

@@ -82,3 +82,16 @@ def test_basis_knows_its_orbitals_and_rejects_bad_species():
         SpeciesBasis("X", "Xx", (Shell(0, 0),))
     with pytest.raises(ConventionError):
         Shell(5, 0)
+
+
+def test_structures_convert_between_ase_and_pymatgen(bundled):
+    from slem_dft.data import as_atoms
+    from slem_dft.parsers.abacus import read_run
+
+    record = read_run(bundled / "abacus/si2_sz_nspin1_new")
+    structure = record.to_pymatgen()
+    assert structure.composition.reduced_formula == "Si"
+    back = as_atoms(structure)
+    assert np.allclose(back.positions, record.atoms.positions) and np.allclose(back.cell, record.atoms.cell)
+    with pytest.raises(TypeError):
+        as_atoms("Si2")
