@@ -15,7 +15,7 @@ import numpy as np
 
 from slem_dft.errors import FileFormatError, TruncatedFileError
 
-__all__ = ["COMPRESSED_SUFFIXES", "open_text", "strip_compression", "TokenReader", "parse_numbers", "parse_ints"]
+__all__ = ["COMPRESSED_SUFFIXES", "open_text", "open_binary", "strip_compression", "TokenReader", "parse_numbers", "parse_ints"]
 
 COMPRESSED_SUFFIXES = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 
@@ -39,6 +39,13 @@ def open_text(path: str | os.PathLike) -> io.TextIOBase:
     if opener is None:
         return open(path, encoding="utf-8", errors="replace")
     return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
+def open_binary(path: str | os.PathLike) -> io.BufferedIOBase:
+    """Open a binary file for streaming reading, decompressing ``.gz``, ``.xz`` and ``.bz2``."""
+    path = Path(path)
+    opener = COMPRESSED_SUFFIXES.get(path.suffix)
+    return open(path, "rb") if opener is None else opener(path, "rb")
 
 
 class TokenReader:

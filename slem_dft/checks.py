@@ -21,7 +21,7 @@ from .data import BlockMatrix, Record
 from .kspace import DENSE_LIMIT, BlochSum, generalized_eigenvalues
 from .reference import BandReference, DenseReference
 
-__all__ = ["CheckTolerances", "CheckReport", "check_record", "trace_dm_s", "min_overlap_eigenvalue"]
+__all__ = ["CheckTolerances", "CheckReport", "check_record", "trace_dm_s", "spin_moment", "min_overlap_eigenvalue"]
 
 #: k-points (reduced) at which S(k) must be positive definite: Gamma, zone-boundary and generic points.
 _S_KPOINTS = np.array(
@@ -43,12 +43,16 @@ class CheckTolerances:
         Eigenvalue deviation floor; a coarser printed reference raises it to its precision.
     overlap_min_eigenvalue : float
         Smallest eigenvalue S(k) may have.
+    spin_moment : float
+        |moment from DM and S - moment the run printed| per component (mu_B); runs print
+        three decimals.
     """
 
     hermiticity: float = 1e-6
     electrons: float = 1e-4
     eigenvalue_meV: float = 1.0
     overlap_min_eigenvalue: float = 1e-8
+    spin_moment: float = 2e-3
 
 
 @dataclass
@@ -65,6 +69,8 @@ class CheckReport:
     s_min_eigenvalue: float | None = None
     trace_dm_s: float | None = None
     electrons: float | None = None
+    spin_moment: list[float] | None = None
+    spin_moment_reported: list[float] | None = None
     eigenvalues: list[dict] = field(default_factory=list)
     dense: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -100,6 +106,9 @@ class CheckReport:
         if self.trace_dm_s is not None:
             ne = "unknown" if self.electrons is None else f"{self.electrons:g}"
             lines.append(f"  electrons    Tr(DM S) = {self.trace_dm_s:.8f}  (run: {ne})")
+        if self.spin_moment is not None:
+            lines.append(f"  spin moment  from DM and S: {np.round(self.spin_moment, 4).tolist()} mu_B"
+                         f"  (run: {self.spin_moment_reported})")
         for e in self.eigenvalues:
             lines.append(f"  eigenvalues  {e['n_kpoints']} k x {e['n_bands']} bands vs {e['reference']}: "
                          f"max dev {e['max_dev_meV']:.3g} meV (tolerance {e['tolerance_meV']:.3g} meV)")
@@ -144,6 +153,27 @@ def trace_dm_s(dm: BlockMatrix, s: BlockMatrix) -> float:
     return total
 
 
+def spin_moment(dm: BlockMatrix, s: BlockMatrix) -> np.ndarray:
+    """Total spin moment (mx, my, mz) in mu_B: m_a = Re sum DM^{ss'}_ij(R) conj(S_ij(R)) (sigma_a)_{s's}.
+
+    Collinear DM: (0, 0, sum (DM_up - DM_down) S). A spinless DM has no moment (zeros).
+    """
+    m = np.zeros(3)
+    if dm.spin == "none":
+        return m
+    for e, (i, j, *R) in enumerate(dm.edges.tolist()):
+        f = s.find(i, j, R)
+        if f is None:
+            continue
+        d, o = dm.block(e), np.conj(s.block(f)[0])
+        if dm.spin == "collinear":
+            m[2] += float(np.sum((d[0] - d[1]) * o))
+        else:  # channels uu, ud, du, dd
+            uu, ud, du, dd = (np.sum(d[c] * o) for c in range(4))
+            m += np.real([ud + du, 1j * ud - 1j * du, uu - dd])
+    return m
+
+
 def min_overlap_eigenvalue(record: Record, kpoints: np.ndarray | None = None) -> float:
     """Smallest eigenvalue of S(k) over ``kpoints`` (default: a fixed sample; Gamma only for
     gamma-only records)."""
@@ -185,12 +215,26 @@ def check_record(
         report.trace_dm_s = trace_dm_s(ops["DM"], ops["S"])
         if record.n_electrons is not None and abs(report.trace_dm_s - record.n_electrons) > tolerances.electrons:
             report.failures.append(f"Tr(DM S) = {report.trace_dm_s:.6f} differs from the run's {record.n_electrons:g} electrons")
+        if ops["DM"].spin != "none":
+            _check_moment(record, tolerances, report)
     for ref in references:
         if isinstance(ref, BandReference):
             _check_bands(record, ref, tolerances, report)
         else:
             _check_dense(record, ref, tolerances, report)
     return report
+
+
+def _check_moment(record: Record, tol: CheckTolerances, report: CheckReport) -> None:
+    m = spin_moment(record.operators["DM"], record.operators["S"])
+    report.spin_moment = m.tolist()
+    if record.spin_moment is None:
+        return
+    ref = np.asarray(record.spin_moment, dtype=float)
+    report.spin_moment_reported = [None if np.isnan(x) else float(x) for x in ref]
+    given = ~np.isnan(ref)
+    if np.any(np.abs(m[given] - ref[given]) > tol.spin_moment):
+        report.failures.append(f"spin moment {np.round(m, 4).tolist()} from DM and S differs from the run's {ref.tolist()}")
 
 
 def _check_bands(record: Record, ref: BandReference, tol: CheckTolerances, report: CheckReport) -> None:

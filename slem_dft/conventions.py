@@ -11,7 +11,8 @@ Canonical convention (``CONVENTION_ID``), used everywhere inside slem-dft:
   sigma = 0 (up) or 1 (down).
 
 Readers call :func:`orbital_map` to turn a code's orbital order into the canonical one; writers
-use the same tables backwards (:func:`inverse_orbital_map`).
+use the same tables backwards (:func:`inverse_orbital_map`). Spin layouts: :func:`spinor_split`
+(spinor index layouts), :func:`siesta_spinor_channels` (SIESTA's spin components).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ __all__ = [
     "orbital_map",
     "inverse_orbital_map",
     "spinor_split",
+    "siesta_spinor_channels",
 ]
 
 #: Identifier written into every store; bump when the canonical convention changes.
 CONVENTION_ID = "canonical-1"
 
-KNOWN_CODES = ("abacus",)
+KNOWN_CODES = ("abacus", "siesta", "openmx")
 
 
 def _abacus_shell_map(l: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +50,25 @@ def _abacus_shell_map(l: int) -> tuple[np.ndarray, np.ndarray]:
     return perm, sign
 
 
-_SHELL_MAPS = {"abacus": _abacus_shell_map}
+def _siesta_shell_map(l: int) -> tuple[np.ndarray, np.ndarray]:
+    """SIESTA orders m = -l..l, and Y_SIESTA(l, m) = (-1)^m Y_std(l, m) (``rlylm`` keeps the
+    Condon-Shortley phase; formats-siesta.md section 9)."""
+    m = np.arange(-l, l + 1)
+    return np.arange(2 * l + 1, dtype=np.int64), np.where(m % 2, -1.0, 1.0)
+
+
+# OpenMX (Get_Orbitals.c; formats-openmx.md section 3): a pure permutation, all signs +.
+# l = 1: x, y, z; l = 2: 3z2-r2, x2-y2, xy, xz, yz; l = 3: m = 0, +1, -1, +2, -2, +3, -3.
+_OPENMX_PERM = {0: [0], 1: [1, 2, 0], 2: [2, 4, 0, 3, 1], 3: [6, 4, 2, 0, 1, 3, 5]}
+
+
+def _openmx_shell_map(l: int) -> tuple[np.ndarray, np.ndarray]:
+    if l not in _OPENMX_PERM:
+        raise ConventionError(f"openmx: l={l} orbitals (built through Comp2Real) have no verified table")
+    return np.array(_OPENMX_PERM[l], dtype=np.int64), np.ones(2 * l + 1)
+
+
+_SHELL_MAPS = {"abacus": _abacus_shell_map, "siesta": _siesta_shell_map, "openmx": _openmx_shell_map}
 
 
 def shell_map(code: str, l: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,13 +116,47 @@ def inverse_orbital_map(code: str, ls: Sequence[int]) -> tuple[np.ndarray, np.nd
     return inv, sign[inv]
 
 
-def spinor_split(code: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a code's spinor-basis index into (orbital index, spin index sigma).
+def spinor_split(code: str, index: np.ndarray, n_orbitals: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Split a code's spinor-basis matrix index into (orbital index, spin index sigma).
 
     ABACUS (nspin 4) puts spin innermost: index = 2 * orbital + sigma (``hs_matrix.md``;
     checked on data: the up-down blocks of a z-collinear C atom are zero).
+    OpenMX (non-collinear) puts all up orbitals first: index = sigma * n_orbitals + orbital
+    (formats-openmx.md section 2); ``n_orbitals`` is then required.
     """
-    if code != "abacus":
-        raise ConventionError(f"no spinor layout known for code {code!r}")
     index = np.asarray(index)
-    return index // 2, index % 2
+    if code == "abacus":
+        return index // 2, index % 2
+    if code == "openmx":
+        if n_orbitals is None:
+            raise ConventionError("openmx spinor indices need the number of orbitals")
+        return index % n_orbitals, index // n_orbitals
+    raise ConventionError(f"no spinor index layout known for code {code!r}")
+
+
+def siesta_spinor_channels(components: np.ndarray) -> np.ndarray:
+    """SIESTA spin components -> canonical spinor channels (uu, ud, du, dd).
+
+    SIESTA stores, at row io (home cell) and column jo (image), the box B[a, b] of
+    <jo, a| O |io, b> with c1..c_nspin (formats-siesta.md sections 2 and 6):
+    nspin 4: B_uu = c1, B_dd = c2, B_ud = c3 - i c4, B_du = c3 + i c4;
+    nspin 8: B_uu = c1 + i c5, B_dd = c2 + i c6, B_ud = c3 - i c4, B_du = c7 + i c8.
+    The canonical block is O_{io jo}[s, s'] = <io, s| O |jo, s'> = conj(B[s', s]), so this
+    returns (conj B_uu, conj B_du, conj B_ud, conj B_dd), to be placed at (row io, column jo).
+
+    Parameters
+    ----------
+    components : (4 or 8, n) float64
+
+    Returns
+    -------
+    (4, n) complex128
+    """
+    c = np.asarray(components, dtype=np.float64)
+    if c.shape[0] == 4:
+        b_uu, b_dd, b_ud, b_du = c[0] + 0j, c[1] + 0j, c[2] - 1j * c[3], c[2] + 1j * c[3]
+    elif c.shape[0] == 8:
+        b_uu, b_dd, b_ud, b_du = c[0] + 1j * c[4], c[1] + 1j * c[5], c[2] - 1j * c[3], c[6] + 1j * c[7]
+    else:
+        raise ConventionError(f"siesta: {c.shape[0]} spin components are not a spinor layout (4 or 8)")
+    return np.conj(np.stack([b_uu, b_du, b_ud, b_dd]))

@@ -401,6 +401,9 @@ class Record:
     gamma_only : bool
         True when the blocks are a Gamma-point folding stored at R = 0 (ABACUS gamma_only):
         only O(k=0) is meaningful.
+    spin_moment : (3,) tuple of float or None
+        Total spin moment (mu_B, Cartesian x, y, z) the run reported; NaN for a component
+        it did not report.
     """
 
     atoms: ase.Atoms
@@ -412,6 +415,7 @@ class Record:
     n_electrons: float | None = None
     fermi_energy: float | None = None
     gamma_only: bool = False
+    spin_moment: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         if len(self.species) != len(self.atoms):

@@ -10,6 +10,11 @@ __all__ = [
     "RY_TO_EV_ABACUS",
     "BOHR_TO_ANG_CODATA2018",
     "BOHR_TO_ANG_ABACUS",
+    "RY_TO_EV_SIESTA41",
+    "BOHR_TO_ANG_SIESTA41",
+    "RY_TO_EV_CODATA2018",
+    "HARTREE_TO_EV_OPENMX",
+    "BOHR_TO_ANG_OPENMX",
 ]
 
 #: eV per Rydberg as ABACUS uses it (``source_base/constants.h``: ``Ry_to_eV = 13.605698``).
@@ -21,3 +26,15 @@ BOHR_TO_ANG_CODATA2018 = 0.529177210903
 #: Angstrom per Bohr for ABACUS structure files. ABACUS documents ``Cartesian_angstrom`` as
 #: ``LATTICE_CONSTANT = 1.889726125457828`` Bohr per Angstrom, i.e. the CODATA 2018 value.
 BOHR_TO_ANG_ABACUS = 1.0 / 1.889726125457828
+
+#: SIESTA <= 4.1 (``Src/units.f90``): 1 Ry = 13.60580 eV, 1 Bohr = 0.529177 Angstrom.
+RY_TO_EV_SIESTA41 = 13.60580
+BOHR_TO_ANG_SIESTA41 = 0.529177
+
+#: SIESTA 5 default (``units_codata2018.f90``): 1 Ry = 13.605693122994 eV; lengths with
+#: 1 Angstrom = 1.88972612462577 Bohr (use ``1 / 1.88972612462577``).
+RY_TO_EV_CODATA2018 = 13.605693122994
+
+#: OpenMX (formats-openmx.md section 7): 1 Hartree = 27.2113845 eV, BohrR = 0.529177249 Angstrom.
+HARTREE_TO_EV_OPENMX = 27.2113845
+BOHR_TO_ANG_OPENMX = 0.529177249

@@ -95,3 +95,34 @@ def test_wigner_D_is_a_real_orthogonal_representation(l):
     assert np.allclose(wigner_D_real(l, -np.eye(3)), (-1) ** l * np.eye(2 * l + 1), atol=1e-12)
     r = np.random.normal(size=(7, 3))
     assert np.allclose(real_sph_harm(l, r @ q1.T), real_sph_harm(l, r) @ d1.T, atol=1e-12)
+
+
+def test_siesta_and_openmx_tables_match_the_documents():
+    # formats-siesta.md 9: identity order, (-1)^m; dftio SIESTA2DFTIO negates l=1 [0,2], l=2 [1,3]
+    for l, negated in ((1, [0, 2]), (2, [1, 3]), (3, [0, 2, 4, 6]), (4, [1, 3, 5, 7])):
+        perm, sign = shell_map("siesta", l)
+        assert perm.tolist() == list(range(2 * l + 1))
+        assert np.flatnonzero(sign < 0).tolist() == negated
+    # formats-openmx.md 3: new[k] = old[p[k]], no signs
+    for l, p in ((1, [1, 2, 0]), (2, [2, 4, 0, 3, 1]), (3, [6, 4, 2, 0, 1, 3, 5])):
+        perm, sign = shell_map("openmx", l)
+        assert perm.tolist() == p and np.all(sign == 1)
+    with pytest.raises(ConventionError):
+        shell_map("openmx", 4)
+
+
+def test_openmx_spinor_index_has_all_up_orbitals_first():
+    orb, sigma = spinor_split("openmx", np.arange(6), n_orbitals=3)
+    assert orb.tolist() == [0, 1, 2, 0, 1, 2] and sigma.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_siesta_spinor_channels_give_a_hermitian_box():
+    from slem_dft.conventions import siesta_spinor_channels
+
+    c = np.random.normal(size=(8, 1))
+    uu, ud, du, dd = siesta_spinor_channels(c)[:, 0]
+    # canonical O[s, s'] = conj(B[s', s]) with B_ud = c3 - i c4, B_du = c7 + i c8
+    assert ud == pytest.approx(c[6, 0] - 1j * c[7, 0]) and du == pytest.approx(c[2, 0] + 1j * c[3, 0])
+    assert uu == pytest.approx(c[0, 0] - 1j * c[4, 0]) and dd == pytest.approx(c[1, 0] - 1j * c[5, 0])
+    nc = siesta_spinor_channels(c[:4])[:, 0]
+    assert nc[1] == pytest.approx(np.conj(nc[2]))
