@@ -34,10 +34,6 @@ def half_ulp(tokens: list[str]) -> np.ndarray:
     return out
 
 
-def _decimals_resolution(token: str) -> float:
-    return float(half_ulp([token])[0])
-
-
 def read_eig_occ(path: str | os.PathLike, kpoints: np.ndarray) -> BandReference:
     """``eig_occ.txt``: per spin and k-point, rows ``band energy(eV) occupation``."""
     path = os.fspath(path)
@@ -55,7 +51,7 @@ def read_eig_occ(path: str | os.PathLike, kpoints: np.ndarray) -> BandReference:
                     blocks[current].append(float(parts[1]))
                 except ValueError:
                     raise FileFormatError(path, f"bad energy {parts[1]!r}", f"line {n}") from None
-                resolution = max(resolution, _decimals_resolution(parts[1]))
+                resolution = max(resolution, float(half_ulp(parts[1:2])[0]))
     if not blocks:
         raise FileFormatError(path, "no 'spin=... k-point=...' blocks")
     n_spin = max(s for s, _ in blocks) + 1
@@ -74,7 +70,7 @@ def read_bands_dat(paths: list[str], kpoints: np.ndarray) -> BandReference:
                 parts = line.split()
                 if parts:
                     rows.append(parse_numbers(parts[2:], path, f"k-point {parts[0]}"))
-                    resolution = max(resolution, _decimals_resolution(parts[2]))
+                    resolution = max(resolution, float(half_ulp(parts[2:3])[0]))
         if not rows or len({len(r) for r in rows}) != 1:
             raise FileFormatError(path, "band file is empty or its rows differ in length")
         channels.append(np.array(rows))
@@ -146,9 +142,11 @@ def _canonical_permutation(record: Record) -> tuple[np.ndarray, np.ndarray]:
     return perm, sign
 
 
-def _to_canonical(mat: np.ndarray, res: np.ndarray, perm: np.ndarray, sign: np.ndarray, unit: float):
+def _to_canonical(path: Path, perm: np.ndarray, sign: np.ndarray, unit: float) -> tuple[np.ndarray, np.ndarray]:
+    """A dense dump in canonical order and eV, with the half-ulp of each element."""
+    mat, res = read_dense_dump(path)
     if mat.shape[0] != perm.size:
-        return None, None
+        raise FileFormatError(path, f"dense matrix of size {mat.shape[0]} does not match the run's basis ({perm.size})")
     s = np.outer(sign, sign)
     return mat[np.ix_(perm, perm)] * s * unit, res[np.ix_(perm, perm)] * unit
 
@@ -203,7 +201,7 @@ def _dense_references(directory: Path, names: dict[str, Path], record: Record) -
         mats = {op: (None, None) for op in ("H", "S")}
         for op, unit in (("H", RY_TO_EV_ABACUS), ("S", 1.0)):
             if op in files:
-                mats[op] = _to_canonical(*read_dense_dump(files[op]), perm, sign, unit)
+                mats[op] = _to_canonical(files[op], perm, sign, unit)
         path = os.fspath(files.get("H", files.get("S")))
         refs.append(DenseReference(path, np.asarray(k, float), channel, mats["H"][0], mats["S"][0], mats["H"][1], mats["S"][1]))
     return refs
