@@ -2,13 +2,12 @@
 f shells, wrapping, explicit files. Figures from ../shared/data/abacus/SOURCES.md and
 ../shared/data/generated/abacus/README.md."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from slem_dft import registry
-from slem_dft.checks import check_record, trace_dm_s
+from slem_dft.checks import check_record
 from slem_dft.errors import AmbiguousInputError, MissingInputError
 from slem_dft.kspace import BlochSum, generalized_eigenvalues
 from slem_dft.parsers.abacus import read_csr, read_run, read_stru

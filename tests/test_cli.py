@@ -2,11 +2,8 @@
 with exit status 1 and no output left behind."""
 
 import json
-import lzma
-import shutil
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from slem_dft import __version__
