@@ -119,18 +119,14 @@ def check(run_dir, as_json, reference, operators, orbital_dir, **files):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_errors_to_exit
 def info(store, as_json):
-    """List the structures of a store."""
+    """List the structures of a store (stored blocks per operator)."""
     from .store import Store
 
-    rows = []
-    for n, record in enumerate(Store(store)):
-        rows.append(dict(index=n, formula=record.atoms.get_chemical_formula(), n_atoms=len(record.atoms),
-                         n_orbitals=record.n_orbitals, nspin=record.nspin, code=record.source.code,
-                         operators={k: v.n_edges for k, v in record.operators.items()}, source=record.source.path))
+    rows = Store(store).summaries()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'#':>4}  {'formula':<12} {'atoms':>5} {'orbitals':>8} {'nspin':>5}  {'code':<7} {'blocks':<26} source")
+    click.echo(f"{'#':>4}  {'formula':<12} {'atoms':>5} {'orbitals':>8} {'nspin':>5}  {'code':<7} {'stored blocks':<26} source")
     for r in rows:
         blocks = " ".join(f"{k}:{v}" for k, v in r["operators"].items())
         click.echo(f"{r['index']:>4}  {r['formula']:<12} {r['n_atoms']:>5} {r['n_orbitals']:>8} {r['nspin']:>5}  "

@@ -164,6 +164,23 @@ class Store(Sequence):
             for name in self._names:
                 yield _read_record(f["structures"][name])
 
+    def summaries(self) -> list[dict]:
+        """One dict per structure from the metadata only (no operator values are read):
+        formula, n_atoms, n_orbitals, nspin, code, source, and stored edges per operator."""
+        out = []
+        with h5py.File(self.path, "r") as f:
+            for n, name in enumerate(self._names):
+                g = f["structures"][name]
+                species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][()]]
+                n_orb = {label: int(np.sum(2 * d[()][:, 0] + 1)) for label, d in g["basis"].items()}
+                out.append(dict(
+                    index=n, formula=ase.Atoms(numbers=g["numbers"][()]).get_chemical_formula(),
+                    n_atoms=len(species), n_orbitals=sum(n_orb[s] for s in species), nspin=int(g.attrs["nspin"]),
+                    code=g.attrs["code"], source=g.attrs["source_path"],
+                    operators={op: int(og["edges"].shape[0]) for op, og in g["operators"].items()},
+                ))
+        return out
+
 
 def read_store(path: str | os.PathLike) -> list[Record]:
     """Every record of a store."""

@@ -101,3 +101,11 @@ def test_unknown_schema_version_is_rejected(tmp_path, bundled):
         f.attrs["schema_version"] = SCHEMA_VERSION + 1
     with pytest.raises(StoreError, match="schema version"):
         Store(path)
+
+
+def test_summaries_read_only_metadata_and_agree_with_records(tmp_path, bundled):
+    records = _bundled_records(bundled)
+    write_store(tmp_path / "set.h5", records)
+    for summary, record in zip(Store(tmp_path / "set.h5").summaries(), records):
+        assert summary["n_orbitals"] == record.n_orbitals and summary["n_atoms"] == len(record.atoms)
+        assert summary["formula"] == record.atoms.get_chemical_formula() and summary["nspin"] == record.nspin
