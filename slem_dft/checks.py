@@ -195,8 +195,12 @@ def check_record(
     record: Record,
     references: Sequence[BandReference | DenseReference] = (),
     tolerances: CheckTolerances = CheckTolerances(),
+    overlap: BlockMatrix | None = None,
 ) -> CheckReport:
-    """Run every check the record's data allows; failures are collected, not raised."""
+    """Run every check the record's data allows; failures are collected, not raised.
+
+    ``overlap`` is an S to use for Tr(DM S) and the spin moment when the record has none
+    (the exact two-centre S of :mod:`slem_dft.overlap`)."""
     report = CheckReport(
         record.source.code, record.source.path, record.nspin, len(record.atoms), record.n_orbitals,
         list(record.operators), electrons=record.n_electrons, notes=list(record.source.notes),
@@ -211,12 +215,15 @@ def check_record(
         report.s_min_eigenvalue = min_overlap_eigenvalue(record)
         if report.s_min_eigenvalue < tolerances.overlap_min_eigenvalue:
             report.failures.append(f"S(k) is not positive definite: min eigenvalue {report.s_min_eigenvalue:.3e}")
+    if "S" not in ops and overlap is not None:
+        ops = {**ops, "S": overlap}
+        report.notes.append("Tr(DM S) uses the exact two-centre S from the basis files (the run has no S)")
     if "S" in ops and "DM" in ops:
         report.trace_dm_s = trace_dm_s(ops["DM"], ops["S"])
         if record.n_electrons is not None and abs(report.trace_dm_s - record.n_electrons) > tolerances.electrons:
             report.failures.append(f"Tr(DM S) = {report.trace_dm_s:.6f} differs from the run's {record.n_electrons:g} electrons")
         if ops["DM"].spin != "none":
-            _check_moment(record, tolerances, report)
+            _check_moment(record, ops, tolerances, report)
     for ref in references:
         if isinstance(ref, BandReference):
             _check_bands(record, ref, tolerances, report)
@@ -225,8 +232,8 @@ def check_record(
     return report
 
 
-def _check_moment(record: Record, tol: CheckTolerances, report: CheckReport) -> None:
-    m = spin_moment(record.operators["DM"], record.operators["S"])
+def _check_moment(record: Record, ops, tol: CheckTolerances, report: CheckReport) -> None:
+    m = spin_moment(ops["DM"], ops["S"])
     report.spin_moment = m.tolist()
     if record.spin_moment is None:
         return

@@ -16,6 +16,7 @@ from . import registry
 from .checks import CheckReport, check_record
 from .data import Record
 from .errors import SlemDFTError
+from .overlap import TwoCenterOverlap, overlap_blocks
 from .store import StoreWriter
 
 __all__ = ["ConvertResult", "read_and_check", "convert_runs"]
@@ -42,7 +43,18 @@ def read_and_check(
     record = registry.read_run(run_dir, operators=operators, **(read_options or {}))
     if not check:
         return record, None
-    return record, check_record(record, registry.read_references(record, references))
+    return record, check_record(record, registry.read_references(record, references), overlap=_exact_overlap(record))
+
+
+def _exact_overlap(record: Record):
+    """The two-centre S of a run that ships a DM without S, when its basis files are at hand."""
+    if "DM" not in record.operators or "S" in record.operators or record.gamma_only:
+        return None
+    try:
+        radials = registry.read_radial_basis(record)
+    except SlemDFTError:
+        return None
+    return overlap_blocks(record, TwoCenterOverlap(radials))
 
 
 def _worker(args) -> tuple[Record | None, CheckReport | None, str | None]:

@@ -367,6 +367,8 @@ class Source:
         Anything a user should know about the data (e.g. "H is an init_chg input file").
     precision : Mapping[str, float]
         Operator -> relative rounding of the values as the file printed them (0 for binary).
+    basis_files : Mapping[str, str]
+        Species label -> the file its basis (and radial functions) came from, where one did.
     """
 
     code: str
@@ -375,6 +377,7 @@ class Source:
     files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     precision: Mapping[str, float] = field(default_factory=dict)
+    basis_files: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

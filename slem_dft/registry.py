@@ -10,12 +10,14 @@ from pathlib import Path
 from .data import Record
 from .errors import MissingInputError
 
-__all__ = ["READERS", "detect_code", "read_run", "read_references", "find_run_dirs"]
+__all__ = ["READERS", "detect_code", "read_run", "read_references", "read_radial_basis", "find_run_dirs"]
 
 #: code -> module providing ``detect(run_dir)``, ``read_run(run_dir, ...)`` and
-#: ``read_run_references(record, extra)``.
+#: ``read_run_references(record, extra)``; optionally ``read_radial_basis(record)``.
 READERS = {
     "abacus": "slem_dft.parsers.abacus",
+    "siesta": "slem_dft.parsers.siesta",
+    "openmx": "slem_dft.parsers.openmx",
 }
 
 
@@ -46,6 +48,14 @@ def read_run(run_dir: str | os.PathLike, code: str | None = None, **options) -> 
 def read_references(record: Record, extra: Iterable[str | os.PathLike] = ()) -> list:
     """The eigenvalue references of a record's run (plus extra folders)."""
     return _reader(record.source.code).read_run_references(record, extra)
+
+
+def read_radial_basis(record: Record) -> dict:
+    """Radial functions of a record's basis (for exact overlaps), where its code provides them."""
+    reader = _reader(record.source.code)
+    if not hasattr(reader, "read_radial_basis"):
+        raise MissingInputError(record.source.path, f"no radial-function reader for {record.source.code} basis files")
+    return reader.read_radial_basis(record)
 
 
 def find_run_dirs(roots: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

@@ -110,6 +110,7 @@ def _write_record(g: h5py.Group, record: Record) -> None:
         gamma_only=record.gamma_only, n_electrons=_none_to_nan(record.n_electrons),
         fermi_energy=_none_to_nan(record.fermi_energy), files=json.dumps({k: list(v) for k, v in src.files.items()}),
         notes=json.dumps(list(src.notes)), precision=json.dumps(dict(src.precision)),
+        basis_files=json.dumps(dict(src.basis_files)),
         spin_moment=np.full(3, np.nan) if record.spin_moment is None else np.asarray(record.spin_moment, float),
     )
     atoms = record.atoms
@@ -208,7 +209,7 @@ def _read_record(g: h5py.Group) -> Record:
         operators[name] = op.expand_hermitian() if og.attrs["storage"] == "hermitian_half" else op
     source = Source(a["code"], a["code_version"], a["source_path"],
                     {k: tuple(v) for k, v in json.loads(a["files"]).items()}, tuple(json.loads(a["notes"])),
-                    json.loads(a["precision"]))
+                    json.loads(a["precision"]), json.loads(a["basis_files"]))
     moment = np.asarray(a["spin_moment"], dtype=float)
     return Record(atoms, species, basis, operators, int(a["nspin"]), source, _nan_to_none(a["n_electrons"]),
                   _nan_to_none(a["fermi_energy"]), bool(a["gamma_only"]),

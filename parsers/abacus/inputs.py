@@ -24,6 +24,7 @@ __all__ = [
     "read_input",
     "read_kpt",
     "read_orb_header",
+    "read_orb_radials",
     "LogInfo",
     "read_log",
     "lattice_from_latname",
@@ -246,6 +247,40 @@ def read_orb_header(path: str | os.PathLike) -> tuple[str, list[int]]:
     if element is None or not counts:
         raise FileFormatError(path, "not an ABACUS .orb file: no 'Element' or 'Number of ...orbital-->' header lines")
     return element, [counts.get(l, 0) for l in range(max(counts) + 1)]
+
+
+def read_orb_radials(path: str | os.PathLike) -> tuple[str, list[tuple[int, np.ndarray]], float]:
+    """Radial functions of an ABACUS ``.orb`` file: (element, [(l, R(r))] in shell order
+    (l ascending, then zeta; only the declared zetas), mesh step dr in Bohr).
+
+    R(r) is sampled at r = 0, dr, 2 dr, ... (Bohr) and normalised as int R^2 r^2 dr = 1.
+    """
+    path = os.fspath(path)
+    element, zetas = read_orb_header(path)
+    mesh = dr = None
+    radials: dict[tuple[int, int], np.ndarray] = {}
+    with open_text(path) as fh:
+        lines = iter(fh)
+        for line in lines:
+            parts = line.split()
+            if parts[:1] == ["Mesh"]:
+                mesh = int(parts[1])
+            elif parts[:1] == ["dr"]:
+                dr = float(parts[1])
+            elif parts[:3] == ["Type", "L", "N"]:
+                try:
+                    _, l, zeta = (int(x) for x in next(lines).split())
+                    values: list[str] = []
+                    while len(values) < mesh:
+                        values += next(lines).split()
+                except (StopIteration, ValueError, TypeError):
+                    raise FileFormatError(path, "radial block is cut or malformed") from None
+                radials[(l, zeta)] = np.array(values[:mesh], dtype=np.float64)
+    shells = [(l, z) for l, n in enumerate(zetas) for z in range(n)]
+    missing = [s for s in shells if s not in radials]
+    if mesh is None or dr is None or missing:
+        raise FileFormatError(path, f"no mesh/dr header or missing radial blocks (l, zeta) {missing}")
+    return element, [(l, radials[(l, z)]) for l, z in shells], dr
 
 
 @dataclass

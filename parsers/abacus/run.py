@@ -19,13 +19,14 @@ import numpy as np
 from slem_dft.conventions import orbital_map, spinor_split
 from slem_dft.data import Basis, BlockMatrix, Record, Source, SpeciesBasis
 from slem_dft.errors import AmbiguousInputError, FileFormatError, MissingInputError
-from slem_dft.units import RY_TO_EV_ABACUS
+from slem_dft.overlap import RadialFunction
+from slem_dft.units import BOHR_TO_ANG_ABACUS, RY_TO_EV_ABACUS
 
 from .._text import strip_compression
 from .csr import CsrFile, CsrHeaderStructure, read_csr
-from .inputs import LogInfo, Stru, read_input, read_log, read_orb_header, read_stru
+from .inputs import LogInfo, Stru, read_input, read_log, read_orb_header, read_orb_radials, read_stru
 
-__all__ = ["detect", "find_operator_files", "read_run", "read_run_references"]
+__all__ = ["detect", "find_operator_files", "read_run", "read_run_references", "read_radial_basis"]
 
 # Operator files by name: old layout data-HR-sparse_SPIN0.csr (also "refdata-" in ABACUS's
 # test suite), new layout hrs1_nao.csr; optional ".ref" test-suite suffix.
@@ -137,7 +138,7 @@ def read_run(
     headers = [c.structure for parsed in csr.values() for c in parsed if c.structure is not None]
     stru = _read_run_stru(run_dir, params)
     atoms, species = _structure(run_dir, stru, headers)
-    basis = _basis(run_dir, stru, species, params, log, orbital_dir)
+    basis, basis_files = _basis(run_dir, stru, species, params, log, orbital_dir)
     nspin = _nspin(run_dir, params, log, csr)
     counts = basis.orbital_counts(species)
     expected = int(counts.sum()) * (2 if nspin == 4 else 1)
@@ -158,7 +159,7 @@ def read_run(
         n_elec = float(params["nelec"])
     notes = _notes(run_dir, chosen)
     source = Source("abacus", log.version, os.fspath(run_dir),
-                    {op: tuple(os.fspath(p) for p in ps) for op, ps in chosen.items()}, notes, precision)
+                    {op: tuple(os.fspath(p) for p in ps) for op, ps in chosen.items()}, notes, precision, basis_files)
     return Record(atoms, species, basis, operators_out, nspin, source, n_elec, fermi, gamma_only)
 
 
@@ -230,17 +231,18 @@ def _orb_candidates(run_dir: Path, params: dict[str, str], orbital_dir) -> list[
     return [f for f in folders if f.is_dir()]
 
 
-def _basis(run_dir, stru, species, params, log: LogInfo, orbital_dir) -> Basis:
+def _basis(run_dir, stru, species, params, log: LogInfo, orbital_dir) -> tuple[Basis, dict[str, str]]:
     """Per species: the ``.orb`` header named by STRU (else any ``.orb`` whose Element matches),
-    else the log's "L=l, number of zeta" lines."""
+    else the log's "L=l, number of zeta" lines. Also returns label -> ``.orb`` path used."""
     folders = _orb_candidates(run_dir, params, orbital_dir)
     labels = list(dict.fromkeys(stru.species_order if stru else species))
     named = dict(zip(stru.species_order, stru.orbital_files)) if stru else {}
-    out = []
+    out, files = [], {}
     for label in labels:
         found = _find_orb(named.get(label), label, folders)
         if found is not None:
             element, zetas = read_orb_header(found)
+            files[label] = os.fspath(found)
         elif label in log.zetas:
             element, zetas = _element_of(label), log.zetas[label]
         else:
@@ -249,7 +251,7 @@ def _basis(run_dir, stru, species, params, log: LogInfo, orbital_dir) -> Basis:
                 run_dir, f"no basis for species {label}: no .orb file ({named.get(label, 'not named in STRU')}) in "
                 f"{looked}, and no running_*.log with its basis lines; pass the orbital folder")
         out.append(SpeciesBasis.from_zeta_counts(label, element, zetas))
-    return Basis(tuple(out))
+    return Basis(tuple(out)), files
 
 
 def _find_orb(name: str | None, label: str, folders: list[Path]) -> Path | None:
@@ -332,3 +334,20 @@ def read_run_references(record: Record, extra: Iterable[str | os.PathLike] = ())
         log = _read_run_log(folder)
         refs.extend(find_references(folder, record, log.kpoints if log.kpoints is not None else kpoints))
     return refs
+
+
+def read_radial_basis(record: Record) -> dict[str, list[RadialFunction]]:
+    """The radial functions of every species of an ABACUS record, from the ``.orb`` files
+    its basis was read from (Angstrom units, canonical shell order)."""
+    missing = [sb.label for sb in record.basis.species if sb.label not in record.source.basis_files]
+    if missing:
+        raise MissingInputError(record.source.path, f"no .orb file known for species {', '.join(missing)}")
+    out = {}
+    for label, path in record.source.basis_files.items():
+        _, shells, dr = read_orb_radials(path)
+        # Bohr -> Angstrom: r scales by a, and f by a^(-3/2) to keep int f^2 r^2 dr = 1.
+        a = BOHR_TO_ANG_ABACUS
+        out[label] = [RadialFunction(l, dr * a, f * a**-1.5) for l, f in shells]
+        if [f.l for f in out[label]] != list(record.basis[label].ls):
+            raise FileFormatError(path, f"radial shells {[f.l for f in out[label]]} differ from the basis of {label}")
+    return out
