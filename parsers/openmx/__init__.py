@@ -1,2 +1,23 @@
 """OpenMX reader: .scfout (versions 0-3, either byte order, plain or compressed) and the
 .out / .Band text companions. See formats-openmx.md and docs/openmx.md."""
+
+from .inputs import OpenmxInput, parse_input, species_basis
+from .outputs import BandFile, OutFile, read_band, read_out
+from .run import detect, find_scfout, read_run, read_run_references
+from .scfout import Scfout, read_scfout
+
+__all__ = [
+    "OpenmxInput",
+    "parse_input",
+    "species_basis",
+    "BandFile",
+    "OutFile",
+    "read_band",
+    "read_out",
+    "Scfout",
+    "read_scfout",
+    "detect",
+    "find_scfout",
+    "read_run",
+    "read_run_references",
+]

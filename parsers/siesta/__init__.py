@@ -1,2 +1,23 @@
-"""SIESTA reader: HSX (v0, v1, v2), TSHS, DM, and the text companions (EIG, KP, bands,
-ORB_INDX, STRUCT_OUT, XV, ion.xml, fdf). See formats-siesta.md and docs/siesta.md."""
+"""SIESTA reader: HSX (v0, v1, v2), TSHS, DM, and the text companions (EIG, KP, ORB_INDX,
+STRUCT_OUT, XV, RUN.out, fdf). See formats-siesta.md and docs/siesta.md."""
+
+from .dm import DMFile, read_dm
+from .hsx import read_hsx
+from .references import eig_reference
+from .run import detect, find_files, read_run, read_run_references, unit_constants
+from .sparse import SparseMatrices
+from .tshs import read_tshs
+
+__all__ = [
+    "DMFile",
+    "SparseMatrices",
+    "read_dm",
+    "read_hsx",
+    "read_tshs",
+    "eig_reference",
+    "detect",
+    "find_files",
+    "unit_constants",
+    "read_run",
+    "read_run_references",
+]
