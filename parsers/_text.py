@@ -15,7 +15,7 @@ import numpy as np
 
 from slem_dft.errors import FileFormatError, TruncatedFileError
 
-__all__ = ["COMPRESSED_SUFFIXES", "open_text", "open_binary", "strip_compression", "TokenReader", "parse_numbers", "parse_ints"]
+__all__ = ["COMPRESSED_SUFFIXES", "open_text", "open_binary", "half_ulp", "strip_compression", "TokenReader", "parse_numbers", "parse_ints"]
 
 COMPRESSED_SUFFIXES = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 
@@ -146,3 +146,16 @@ def parse_ints(tokens: list[str], path: str, where: str) -> np.ndarray:
         return np.array(tokens, dtype=np.int64)
     except ValueError as exc:
         raise FileFormatError(path, f"expected integers ({exc})", where) from None
+
+
+def half_ulp(tokens: list[str]) -> np.ndarray:
+    """Half a unit of the last printed digit of each number token: the rounding of the print.
+
+    Handles plain and exponent forms (``-3.8270``, ``9.28e-01``, Fortran ``-0.4217D+01``);
+    for complex ``(re,im)`` tokens the real part's format is used.
+    """
+    out = np.empty(len(tokens))
+    for n, tok in enumerate(tokens):
+        mantissa, _, exponent = tok.strip("(").split(",")[0].lower().replace("d", "e").partition("e")
+        out[n] = 0.5 * 10.0 ** (int(exponent or 0) - len(mantissa.partition(".")[2]))
+    return out

@@ -14,12 +14,12 @@ from tqdm import tqdm
 
 from . import registry
 from .checks import CheckReport, check_record
-from .data import Record
+from .data import BlockMatrix, Record
 from .errors import SlemDFTError
 from .overlap import TwoCenterOverlap, overlap_blocks
 from .store import StoreWriter
 
-__all__ = ["ConvertResult", "read_and_check", "convert_runs"]
+__all__ = ["ConvertResult", "read_and_check", "exact_overlap", "convert_runs"]
 
 
 @dataclass
@@ -43,10 +43,10 @@ def read_and_check(
     record = registry.read_run(run_dir, operators=operators, **(read_options or {}))
     if not check:
         return record, None
-    return record, check_record(record, registry.read_references(record, references), overlap=_exact_overlap(record))
+    return record, check_record(record, registry.read_references(record, references), overlap=exact_overlap(record))
 
 
-def _exact_overlap(record: Record):
+def exact_overlap(record: Record) -> BlockMatrix | None:
     """The two-centre S of a run that ships a DM without S, when its basis files are at hand."""
     if "DM" not in record.operators or "S" in record.operators or record.gamma_only:
         return None

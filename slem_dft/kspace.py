@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from .data import BlockMatrix
 
-__all__ = ["DENSE_LIMIT", "element_indices", "BlochSum", "bloch_sum", "generalized_eigenvalues"]
+__all__ = ["DENSE_LIMIT", "element_indices", "BlochSum", "bloch_sum", "spin_expand", "generalized_eigenvalues"]
 
 #: Largest matrix diagonalised densely by default.
 DENSE_LIMIT = 4000
@@ -87,6 +87,12 @@ def bloch_sum(op: BlockMatrix, orbital_counts: np.ndarray, k: np.ndarray, channe
               magnitude: bool = False) -> sp.csr_matrix:
     """O(k) of one operator at one k (see :class:`BlochSum`)."""
     return BlochSum(op, orbital_counts)(k, channel, magnitude)
+
+
+def spin_expand(op_k: sp.spmatrix) -> sp.csr_matrix:
+    """A spinless O(k) in the spinor basis (spin innermost): O(k) x I_2, e.g. the overlap of a
+    spin-orbit run whose S is stored without spin."""
+    return sp.kron(op_k, sp.identity(2), format="csr")
 
 
 def generalized_eigenvalues(H, S=None) -> np.ndarray:

@@ -13,6 +13,7 @@ __all__ = [
     "RY_TO_EV_SIESTA41",
     "BOHR_TO_ANG_SIESTA41",
     "RY_TO_EV_CODATA2018",
+    "BOHR_TO_ANG_SIESTA5",
     "HARTREE_TO_EV_OPENMX",
     "BOHR_TO_ANG_OPENMX",
 ]
@@ -34,6 +35,7 @@ BOHR_TO_ANG_SIESTA41 = 0.529177
 #: SIESTA 5 default (``units_codata2018.f90``): 1 Ry = 13.605693122994 eV; lengths with
 #: 1 Angstrom = 1.88972612462577 Bohr (use ``1 / 1.88972612462577``).
 RY_TO_EV_CODATA2018 = 13.605693122994
+BOHR_TO_ANG_SIESTA5 = 1.0 / 1.88972612462577
 
 #: OpenMX (formats-openmx.md section 7): 1 Hartree = 27.2113845 eV, BohrR = 0.529177249 Angstrom.
 HARTREE_TO_EV_OPENMX = 27.2113845

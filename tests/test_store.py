@@ -16,6 +16,9 @@ def _assert_same(a, b):
     assert np.array_equal(a.atoms.numbers, b.atoms.numbers) and np.array_equal(a.atoms.pbc, b.atoms.pbc)
     assert a.basis == b.basis
     assert a.n_electrons == b.n_electrons and a.fermi_energy == b.fermi_energy
+    assert (a.spin_moment is None) == (b.spin_moment is None)
+    if a.spin_moment is not None:
+        assert np.array_equal(a.spin_moment, b.spin_moment, equal_nan=True)
     assert a.source == b.source
     assert set(a.operators) == set(b.operators)
     for name in a.operators:

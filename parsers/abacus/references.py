@@ -15,23 +15,12 @@ from slem_dft.errors import FileFormatError
 from slem_dft.reference import BandReference, DenseReference
 from slem_dft.units import RY_TO_EV_ABACUS
 
-from .._text import open_text, parse_numbers, strip_compression
+from .._text import half_ulp, open_text, parse_numbers, strip_compression
 from .inputs import read_kpt
 
-__all__ = ["read_eig_occ", "read_bands_dat", "read_dense_dump", "find_references", "half_ulp"]
+__all__ = ["read_eig_occ", "read_bands_dat", "read_dense_dump", "find_references"]
 
 _EIG_K = re.compile(r"spin=(\d+)\s+k-point=(\d+)/(\d+)")
-
-
-def half_ulp(tokens: list[str]) -> np.ndarray:
-    """Half a unit of the last printed digit of each number token (``(re,im)`` uses re)."""
-    out = np.empty(len(tokens))
-    for n, tok in enumerate(tokens):
-        tok = tok.strip("(").split(",")[0]
-        mantissa, _, exponent = tok.lower().partition("e")
-        decimals = len(mantissa.partition(".")[2])
-        out[n] = 0.5 * 10.0 ** (int(exponent or 0) - decimals)
-    return out
 
 
 def read_eig_occ(path: str | os.PathLike, kpoints: np.ndarray) -> BandReference:

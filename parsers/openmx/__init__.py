@@ -7,17 +7,17 @@ from .run import detect, find_scfout, read_run, read_run_references
 from .scfout import Scfout, read_scfout
 
 __all__ = [
-    "OpenmxInput",
-    "parse_input",
-    "species_basis",
     "BandFile",
+    "OpenmxInput",
     "OutFile",
-    "read_band",
-    "read_out",
     "Scfout",
-    "read_scfout",
     "detect",
     "find_scfout",
+    "parse_input",
+    "read_band",
+    "read_out",
     "read_run",
     "read_run_references",
+    "read_scfout",
+    "species_basis",
 ]

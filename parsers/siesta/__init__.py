@@ -11,13 +11,13 @@ from .tshs import read_tshs
 __all__ = [
     "DMFile",
     "SparseMatrices",
+    "detect",
+    "eig_reference",
+    "find_files",
     "read_dm",
     "read_hsx",
-    "read_tshs",
-    "eig_reference",
-    "detect",
-    "find_files",
-    "unit_constants",
     "read_run",
     "read_run_references",
+    "read_tshs",
+    "unit_constants",
 ]
