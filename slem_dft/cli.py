@@ -133,5 +133,11 @@ def info(store, as_json):
                    f"{r['code']:<7} {blocks:<26} {r['source']}")
 
 
+from .cli_model import evaluate as _evaluate  # noqa: E402  (the model commands need _CONTEXT above)
+from .cli_model import fit as _fit  # noqa: E402
+
+main.add_command(_fit)
+main.add_command(_evaluate)
+
 if __name__ == "__main__":
     main()

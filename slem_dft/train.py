@@ -1,0 +1,328 @@
+"""Training and evaluation of SLEM models (slem-model.md 2.8, 4): statistics, loss, the fit
+loop with EMA, clipping, plateau schedule, atomic checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import FitConfig
+from .errors import ConfigError
+from .nn.blocks import _copy_index, scalar_indices
+from .nn.dataset import operator_channels, record_to_sample
+from .nn.graph import collate
+from .nn.irreps import PaddedBasis
+from .nn.model import SLEM
+from .store import Store
+
+__all__ = ["build_model", "set_statistics", "operator_loss", "fit", "load_checkpoint", "evaluate"]
+
+_UNIT = {"H": 1000.0, "S": 1.0, "DM": 1.0}  # metrics: H in meV
+
+
+def _cutoff_from_data(records) -> float:
+    """Longest stored hopping distance (Angstrom) plus a margin, so every stored block has an edge."""
+    longest = 0.0
+    for rec in records:
+        for op in rec.operators.values():
+            e = op.edges
+            vec = rec.atoms.positions[e[:, 1]] + e[:, 2:] @ rec.atoms.cell.array - rec.atoms.positions[e[:, 0]]
+            longest = max(longest, float(np.linalg.norm(vec, axis=1).max()))
+    return longest + 1e-3
+
+
+def build_model(config: FitConfig, basis: PaddedBasis, radii, operators: dict[str, int],
+                avg_num_neighbors: float) -> SLEM:
+    m = config.model
+    return SLEM(basis, radii, operators, channels=m.channels, lmax=m.lmax, n_layers=m.n_layers,
+                latent_dim=m.latent_dim, radial_channels=m.radial_channels, n_radial=m.n_radial,
+                env_multiplicity=m.env_multiplicity, avg_num_neighbors=m.avg_num_neighbors or avg_num_neighbors,
+                envelope_p=m.envelope_p, parity=m.parity, res_ratio=m.res_ratio)
+
+
+def _type_stats(features: torch.Tensor, types: torch.Tensor, n_types: int, irreps) -> tuple[torch.Tensor, ...]:
+    """Per type: scale (std for 0e, mean copy norm for L > 0) and shift (mean of 0e), float64."""
+    copy = _copy_index(irreps)
+    scalars = torch.zeros(features.shape[-1], dtype=torch.bool)
+    scalars[scalar_indices(irreps)] = True
+    scale = torch.ones(n_types, features.shape[1], features.shape[2], dtype=torch.float64)
+    shift = torch.zeros_like(scale)
+    for t in range(n_types):
+        f = features[types == t]
+        if len(f) == 0:
+            continue
+        norms = torch.zeros(f.shape[0], f.shape[1], int(copy.max()) + 1, dtype=torch.float64)
+        norms.index_add_(2, copy, f.pow(2))
+        sigma = torch.where(scalars, f.std(0, unbiased=False), norms.sqrt().mean(0)[:, copy])
+        scale[t] = sigma.clamp(min=1e-3 * float(sigma.max()) + 1e-12)
+        shift[t] = torch.where(scalars, f.mean(0), 0.0)
+    return scale, shift
+
+
+def set_statistics(model: SLEM, samples: list[dict]) -> dict[str, float]:
+    """Set every head's scale-shift from the training targets (slem-model.md 2.8; onsite S is
+    the per-species mean, scale 0) and return each operator's RMS target (loss normaliser)."""
+    batch = collate(samples, torch.float64)
+    species, src, dst, half = batch["species"], batch["edge_src"], batch["edge_dst"], batch["half"]
+    n_sp = model.n_species
+    norms = {}
+    for op, head in model.heads.items():
+        node = head.node_irreps.to_irreps(batch[f"node_{op}"])
+        hop = batch[f"half_{op}"]
+        edge = head.edge_irreps.to_irreps(torch.cat([hop, hop.transpose(-1, -2)]))  # both directions
+        edge_types = torch.cat([species[src[half]] * n_sp + species[dst[half]],
+                                species[dst[half]] * n_sp + species[src[half]]])
+        for ss, feats, types, n_types, irreps in ((head.node_scale, node, species, n_sp, head.node_irreps.irreps_out),
+                                                  (head.edge_scale, edge, edge_types, n_sp * n_sp,
+                                                   head.edge_irreps.irreps_out)):
+            scale, shift = _type_stats(feats, types, n_types, irreps)
+            ss.scale.copy_(scale)
+            ss.shift.copy_(shift)
+        if op == "S":
+            head.node_scale.scale.zero_()
+        norms[op] = float(torch.cat([batch[f"node_{op}"].flatten(), hop.flatten()]).pow(2).mean().sqrt())
+    return norms
+
+
+def _element_masks(model: SLEM, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    om = torch.as_tensor(model.basis.orbital_mask(), device=batch["species"].device)
+    s, half = batch["species"], batch["half"]
+    node = om[s][:, :, None] & om[s][:, None, :]
+    edge = om[s[batch["edge_src"][half]]][:, :, None] & om[s[batch["edge_dst"][half]]][:, None, :]
+    return node[:, None], edge[:, None]
+
+
+def operator_loss(model: SLEM, out: dict, batch: dict, norms: dict[str, float]) -> torch.Tensor:
+    """Sum over operators of (l_onsite + l_hopping) / 2 with l = (MAE + RMSE) / 2 over valid
+    block elements, each operator divided by its RMS target (slem-model.md 4.1)."""
+    node_mask, edge_mask = _element_masks(model, batch)
+    total = 0.0
+    for op, (onsite, hopping) in out.items():
+        terms = []
+        for pred, target, mask in ((onsite, batch[f"node_{op}"], node_mask), (hopping, batch[f"half_{op}"], edge_mask)):
+            err = ((pred - target) / norms[op])[mask.expand_as(pred)]
+            terms.append(0.5 * (err.abs().mean() + err.pow(2).mean().sqrt()) if err.numel() else err.sum())
+        total = total + 0.5 * (terms[0] + terms[1])
+    return total
+
+
+def _load_samples(paths, basis, radii, operators):
+    return [record_to_sample(rec, basis, radii, operators) for p in paths for rec in Store(p)]
+
+
+def _prepare(config: FitConfig):
+    """Records -> (basis, radii, operators, train samples, validation samples, avg neighbours)."""
+    records = [rec for p in config.data.stores for rec in Store(p)]
+    val_records = [rec for p in config.data.val_stores for rec in Store(p)]
+    if not val_records:
+        order = np.random.default_rng(config.train.seed).permutation(len(records))
+        n_val = int(round(config.data.val_fraction * len(records)))
+        if n_val >= len(records):
+            raise ConfigError(f"data.val_fraction leaves no training structure out of {len(records)}")
+        val_records = [records[k] for k in order[:n_val]]
+        records = [records[k] for k in order[n_val:]]
+    basis = PaddedBasis.from_species(sb for rec in records + val_records for sb in rec.basis.species)
+    operators = {op: operator_channels(records[0], op) for op in config.data.operators}
+    cutoff = config.data.cutoff or _cutoff_from_data(records)
+    radii = [cutoff] * len(basis.species)
+    train = [record_to_sample(r, basis, radii, operators) for r in records]
+    val = [record_to_sample(r, basis, radii, operators) for r in val_records]
+    avg = float(np.mean([len(s["edge_src"]) / len(s["species"]) for s in train]))
+    return basis, radii, operators, train, val, avg
+
+
+def _device(config: FitConfig) -> torch.device:
+    if config.train.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.train.device)
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device) -> dict[str, float]:
+    """Validation loss and MAE per operator (H in meV) over valid elements."""
+    loss, sums, counts = 0.0, {}, {}
+    with torch.no_grad():
+        for sample in samples:
+            batch = collate([sample], dtype, device)
+            out = model(batch)
+            loss += float(operator_loss(model, out, batch, norms))
+            node_mask, edge_mask = _element_masks(model, batch)
+            for op, (onsite, hopping) in out.items():
+                for pred, target, mask in ((onsite, batch[f"node_{op}"], node_mask),
+                                           (hopping, batch[f"half_{op}"], edge_mask)):
+                    err = (pred - target)[mask.expand_as(pred)].abs()
+                    sums[op] = sums.get(op, 0.0) + float(err.sum()) * _UNIT[op]
+                    counts[op] = counts.get(op, 0) + err.numel()
+    names = {"H": "h_mae_meV", "S": "s_mae", "DM": "dm_mae"}
+    return {"val_loss": loss / max(len(samples), 1), **{names[op]: sums[op] / counts[op] for op in sums}}
+
+
+class _EMA:
+    """Exponential moving average of a model's floating-point parameters."""
+
+    def __init__(self, model: SLEM, decay: float):
+        self.decay, self.model = decay, copy.deepcopy(model)
+
+    def update(self, model: SLEM) -> None:
+        with torch.no_grad():
+            for avg, p in zip(self.model.parameters(), model.parameters()):
+                avg.lerp_(p, 1.0 - self.decay) if self.decay else avg.copy_(p)
+
+
+
+def _train_epoch(model, ema, optimizer, samples, norms, config, generator, dtype, device) -> float:
+    """One pass in a seeded random order; returns the mean training loss."""
+    model.train()
+    order = torch.randperm(len(samples), generator=generator).tolist()
+    batches = [order[k:k + config.train.batch_size] for k in range(0, len(order), config.train.batch_size)]
+    total = 0.0
+    bar = None
+    if config.train.progress:
+        from tqdm import tqdm
+        bar = tqdm(batches, leave=False, desc="train")
+    for n, idx in enumerate(bar if bar is not None else batches, 1):
+        batch = collate([samples[k] for k in idx], dtype, device)
+        loss = operator_loss(model, model(batch), batch, norms)
+        optimizer.zero_grad()
+        loss.backward()
+        if config.train.clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad)
+        optimizer.step()
+        ema.update(model)
+        total += float(loss.detach())
+        if bar is not None:
+            bar.set_postfix(loss=f"{total / n:.4g}")
+    return total / len(batches)
+
+
+def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, echo=print) -> list[dict]:
+    """Train a model; writes ``last.pt``, ``best.pt`` and ``metrics.csv`` to ``out_dir``.
+
+    With ``resume`` the run continues from ``last.pt`` (written at the end of every epoch with
+    the weights, EMA, optimiser, schedule and random states), so a killed run continues exactly
+    as if it had not stopped. Returns the per-epoch metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    dtype = {"float32": torch.float32, "float64": torch.float64}[config.train.dtype]
+    device = _device(config)
+    torch.manual_seed(config.train.seed)
+    basis, radii, operators, train, val, avg = _prepare(config)
+    model = build_model(config, basis, radii, operators, avg)
+    norms = set_statistics(model, train)
+    model = model.to(dtype=dtype, device=device)
+    ema = _EMA(model, config.train.ema_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.train.lr_factor,
+                                                           patience=config.train.lr_patience,
+                                                           min_lr=config.train.min_lr)
+    generator = torch.Generator().manual_seed(config.train.seed)
+    history, best, start = [], float("inf"), 0
+    if resume and (out / "last.pt").exists():
+        state = torch.load(out / "last.pt", weights_only=True, map_location=device)
+        model.load_state_dict(state["model"])
+        ema.model.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["rng"])
+        history, best, start = state["history"], state["best"], state["epoch"]
+        echo(f"resuming after epoch {start}")
+    header = ["epoch", "train_loss", "val_loss", "lr", *[k for k in ("h_mae_meV", "s_mae", "dm_mae")
+                                                      if {"h_mae_meV": "H", "s_mae": "S", "dm_mae": "DM"}[k]
+                                                      in operators], "seconds"]
+    for epoch in range(start + 1, config.train.epochs + 1):
+        t0 = time.perf_counter()
+        train_loss = _train_epoch(model, ema, optimizer, train, norms, config, generator, dtype, device)
+        metrics = _metrics(ema.model, val or train, norms, dtype, device)
+        scheduler.step(metrics["val_loss"])
+        row = {"epoch": epoch, "train_loss": train_loss, **metrics, "lr": optimizer.param_groups[0]["lr"],
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        echo("  ".join(f"{k} {row[k]:.5g}" if isinstance(row[k], float) else f"{k} {row[k]}" for k in header))
+        with open(out / "metrics.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+        checkpoint = {"config": config.to_dict(), "basis": basis.to_dict(), "radii": list(radii),
+                      "operators": operators, "avg_num_neighbors": avg, "norms": norms,
+                      "weights": ema.model.state_dict(), "versions": {"slem_dft": __version__, "torch": str(torch.__version__)},
+                      "model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                      "rng": torch.get_rng_state(), "history": history, "epoch": epoch,
+                      "best": min(best, metrics["val_loss"])}
+        if metrics["val_loss"] < best:
+            best = metrics["val_loss"]
+            _save_atomic(checkpoint, out / "best.pt")
+        _save_atomic(checkpoint, out / "last.pt")
+    return history
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[SLEM, dict]:
+    """The model (EMA weights) of a checkpoint, and the checkpoint dict."""
+    state = torch.load(path, weights_only=True, map_location=device)
+    config = FitConfig.from_dict(state["config"])
+    model = build_model(config, PaddedBasis.from_dict(state["basis"]), state["radii"], state["operators"],
+                        state["avg_num_neighbors"])
+    dtype = {"float32": torch.float32, "float64": torch.float64}[config.train.dtype]
+    model = model.to(dtype=dtype, device=device)
+    model.load_state_dict(state["weights"])
+    return model.eval(), state
+
+
+def evaluate(model_path: str | os.PathLike, store: str | os.PathLike) -> dict:
+    """MAE of a model on a store: per operator (H in meV), onsite vs hopping, per species pair
+    and per shell-degree pair, over the blocks of the model's graph (valid elements)."""
+    model, state = load_checkpoint(model_path)
+    dtype = next(model.parameters()).dtype
+    basis = model.basis
+    ls = np.repeat(basis.shell_ls, [2 * l + 1 for l in basis.shell_ls])
+    names = "spdfg"
+    acc: dict = {}
+    with torch.no_grad():
+        for rec in Store(store):
+            sample = record_to_sample(rec, basis, state["radii"], state["operators"])
+            batch = collate([sample], dtype)
+            out = model(batch)
+            node_mask, edge_mask = _element_masks(model, batch)
+            s, half = sample["species"], sample["half"]
+            pairs = {"onsite": (s, s), "hopping": (s[sample["edge_src"][half]], s[sample["edge_dst"][half]])}
+            for op, preds in out.items():
+                for (kind, (si, sj)), pred, target, mask in zip(pairs.items(), preds,
+                                                                (batch[f"node_{op}"], batch[f"half_{op}"]),
+                                                                (node_mask, edge_mask)):
+                    err = ((pred - target).abs() * mask).double().numpy() * _UNIT[op]
+                    count = np.broadcast_to(mask.numpy(), err.shape)
+                    keys = [("all",), (kind,)] + [(f"{basis.species[a]}-{basis.species[b]}",) for a, b in
+                                                  {(int(a), int(b)) for a, b in zip(si, sj)}]
+                    for key in keys:
+                        sel = slice(None) if len(key[0]) and key[0] in ("all", kind) else \
+                            np.array([f"{basis.species[a]}-{basis.species[b]}" == key[0] for a, b in zip(si, sj)])
+                        e, c = err[sel].sum((0, 1)), count[sel].sum((0, 1))
+                        entry = acc.setdefault(op, {}).setdefault(key[0], [0.0, 0])
+                        entry[0] += float(e.sum()); entry[1] += int(c.sum())
+                        if key[0] == "all":
+                            for l1 in range(basis.lmax + 1):
+                                for l2 in range(basis.lmax + 1):
+                                    m = np.ix_(ls == l1, ls == l2)
+                                    sp = acc[op].setdefault(f"{names[l1]}-{names[l2]}", [0.0, 0])
+                                    sp[0] += float(e[m].sum()); sp[1] += int(c[m].sum())
+    tables = {op: {k: v[0] / v[1] for k, v in groups.items() if v[1]} for op, groups in acc.items()}
+    result = {"tables": tables, "units": {"H": "meV", "S": "1", "DM": "electrons"}}
+    for op, name in (("H", "h_mae_meV"), ("S", "s_mae"), ("DM", "dm_mae")):
+        if op in tables:
+            result[name] = tables[op]["all"]
+    return result

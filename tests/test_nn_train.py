@@ -1,0 +1,113 @@
+"""Training on real ABACUS Si data: overfitting, a short fit, exact resume, checkpoints, CLI."""
+
+import json
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from slem_dft.config import FitConfig, defaults_yaml, load_config
+from slem_dft.convert import convert_runs
+from slem_dft.errors import ConfigError
+from slem_dft.train import fit
+
+torch.set_num_threads(1)  # tiny tensors: thread start-up dominates on a shared 2-core machine
+
+TINY = {"channels": 4, "n_layers": 1, "latent_dim": 16, "radial_channels": 16, "env_multiplicity": 4}
+
+
+@pytest.fixture(scope="module")
+def si8_one(tmp_path_factory):
+    from conftest import BUNDLED
+
+    path = tmp_path_factory.mktemp("one") / "si8.h5"
+    convert_runs([BUNDLED / "abacus" / "si8_dzp" / "frame_000"], path, ("H", "S", "DM"), False, 1, False, False,
+                 False, {})
+    return path
+
+
+@pytest.fixture(scope="module")
+def si8_frames(tmp_path_factory):
+    from conftest import shared_data_dir
+
+    root = shared_data_dir()
+    if root is None or not (root / "generated" / "abacus" / "si8_dzp").is_dir():
+        pytest.skip("si8_dzp frames not found: set SLEM_DFT_TEST_DATA or put the data at ../shared/data")
+    path = tmp_path_factory.mktemp("frames") / "si8.h5"
+    runs = [root / "generated" / "abacus" / "si8_dzp" / f"frame_{k:03d}" for k in range(4)]
+    convert_runs(runs, path, ("H",), False, 1, False, False, False, {})
+    return path
+
+
+def _config(stores, operators=("H",), epochs=2, **train):
+    return FitConfig.from_dict({"data": {"stores": [str(s) for s in stores], "cutoff": 3.0, "val_fraction": 0.25,
+                                         "operators": list(operators)},
+                                "model": TINY, "train": {"epochs": epochs, "lr": 0.01, "progress": False, **train}})
+
+
+def test_overfits_one_structure(si8_one, tmp_path):
+    config = FitConfig.from_dict({"data": {"stores": [str(si8_one)], "cutoff": 3.0, "val_fraction": 0.0},
+                                  "model": TINY, "train": {"epochs": 200, "lr": 0.02, "ema_decay": 0.0,
+                                                           "lr_patience": 5, "lr_factor": 0.7, "progress": False}})
+    history = fit(config, tmp_path, echo=lambda *_: None)
+    ratio = history[0]["val_loss"] / history[-1]["val_loss"]
+    print(f"overfit loss ratio {ratio:.0f}, H MAE {history[-1]['h_mae_meV']:.2f} meV")
+    assert ratio > 100
+
+
+def test_short_fit_lowers_validation_error_and_checkpoint_predicts(si8_frames, tmp_path):
+    history = fit(_config([si8_frames], epochs=4), tmp_path, echo=lambda *_: None)
+    assert history[-1]["h_mae_meV"] < history[0]["h_mae_meV"]
+    state = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert {"config", "basis", "radii", "operators", "weights", "norms"} <= set(state)
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss,val_loss,lr,h_mae_meV")
+    from slem_dft.cli_model import evaluate
+
+    result = CliRunner().invoke(evaluate, [str(tmp_path / "best.pt"), str(si8_frames), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["h_mae_meV"] > 0 and {"onsite", "hopping", "Si-Si", "s-s", "d-d"} <= set(report["tables"]["H"])
+
+
+def test_resume_after_a_kill_continues_identically(si8_one, tmp_path, monkeypatch):
+    import slem_dft.train as train
+
+    config = FitConfig.from_dict({"data": {"stores": [str(si8_one)], "cutoff": 3.0, "val_fraction": 0.0,
+                                      "operators": ["H", "S", "DM"]},
+                             "model": TINY, "train": {"epochs": 3, "lr": 0.01, "progress": False}})
+    straight = fit(config, tmp_path / "a", echo=lambda *_: None)
+    real_epoch, calls = train._train_epoch, []
+
+    def killed_in_epoch_3(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args)
+
+    monkeypatch.setattr(train, "_train_epoch", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tmp_path / "b", echo=lambda *_: None)
+    monkeypatch.setattr(train, "_train_epoch", real_epoch)
+    resumed = fit(config, tmp_path / "b", resume=True, echo=lambda *_: None)
+    assert [r["val_loss"] for r in resumed] == [r["val_loss"] for r in straight]
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["weights"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["weights"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_validation_and_defaults(tmp_path):
+    assert "ema_decay: 0.99" in defaults_yaml() and "cutoff: null" in defaults_yaml()
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"data": {"stores": ["x.h5"]}, "model": {"chanels": 4}}))
+    with pytest.raises(ConfigError, match="unknown key model.chanels"):
+        load_config(path)
+    path.write_text("data: {stores: [x.h5]}\ntrain: {lr: .nan}\n")
+    with pytest.raises(ConfigError, match="train.lr is NaN"):
+        load_config(path)
+    path.write_text("data: {stores: [x.h5]}\n")
+    assert load_config(path).data.stores == [str(tmp_path / "x.h5")]
+    from slem_dft.cli_model import fit as fit_command
+
+    result = CliRunner().invoke(fit_command, ["--show-defaults"])
+    assert result.exit_code == 0 and "n_layers: 3" in result.output
