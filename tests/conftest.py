@@ -50,3 +50,27 @@ def copy_run(tmp_path):
 @pytest.fixture(autouse=True)
 def _seed():
     np.random.seed(0)
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from slem_dft.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def expect_cli_failure(tmp_path, run_dir, message, *extra):
+    """Bad input: ``convert`` and ``check`` each exit 1 with one error line containing
+    ``message`` and leave no output (nor a temporary file) behind; returns the line."""
+    out = tmp_path / "out.h5"
+    result = _cli("convert", run_dir, "-o", out, *extra)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("slem-dft: error:"), result.stderr
+    assert message in lines[0], lines[0]
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.h5")]
+    check = _cli("check", run_dir)
+    assert check.exit_code == 1 and message in check.stderr
+    return lines[0]

@@ -10,6 +10,8 @@ from slem_dft import __version__
 from slem_dft.cli import main
 from slem_dft.store import Store
 
+from conftest import expect_cli_failure
+
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
@@ -58,25 +60,11 @@ def test_append_converts_into_an_existing_store(tmp_path, bundled):
     assert [r.atoms.get_chemical_formula() for r in Store(out)] == ["Al", "Si2"]
 
 
-def _expect_failure(tmp_path, run_dir, message, *extra):
-    out = tmp_path / "out.h5"
-    result = run("convert", run_dir, "-o", out, *extra)
-    assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("slem-dft: error:"), result.stderr
-    assert message in lines[0], lines[0]
-    assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.h5")]
-    check = run("check", run_dir)
-    assert check.exit_code == 1 and message in check.stderr
-    return lines[0]
-
-
 def test_truncated_csr(tmp_path, copy_run, bundled):
     r = copy_run(bundled / "abacus/si2_sz_nspin1_new")
     text = (r / "srs1_nao.csr.ref").read_text()
     (r / "srs1_nao.csr.ref").write_text(text[: len(text) // 2])
-    line = _expect_failure(tmp_path, r, "file ends after")
+    line = expect_cli_failure(tmp_path, r, "file ends after")
     assert "srs1_nao.csr.ref" in line
 
 
@@ -84,7 +72,7 @@ def test_truncated_compressed_csr(tmp_path, copy_run, bundled):
     r = copy_run(bundled / "abacus/si8_dzp", "si8")
     f = r / "frame_000/srs1_nao.csr.xz"
     f.write_bytes(f.read_bytes()[:100_000])
-    line = _expect_failure(tmp_path, r / "frame_000", "compressed stream is cut")
+    line = expect_cli_failure(tmp_path, r / "frame_000", "compressed stream is cut")
     assert "srs1_nao.csr.xz" in line
 
 
@@ -92,32 +80,32 @@ def test_matrix_dimension_that_does_not_match_the_basis(tmp_path, copy_run, bund
     r = copy_run(bundled / "abacus/si2_sz_nspin1_new")
     orb = r / "Si_dojo_6au_sz.orb"
     orb.write_text(orb.read_text().replace("Number of Sorbital-->       1", "Number of Sorbital-->       2"))
-    _expect_failure(tmp_path, r, "matrix dimension 8 does not match the basis")
+    expect_cli_failure(tmp_path, r, "matrix dimension 8 does not match the basis")
 
 
 def test_no_structure(tmp_path, copy_run, bundled):
     r = copy_run(bundled / "abacus/al_fcc_nspin1_old")
     (r / "STRU").unlink()
-    _expect_failure(tmp_path, r, "no structure")
+    expect_cli_failure(tmp_path, r, "no structure")
 
 
 def test_no_basis(tmp_path, copy_run, bundled):
     r = copy_run(bundled / "abacus/h2o_nspin1_new_hsr_tr_rr")
     for orb in r.glob("*.orb"):
         orb.unlink()
-    _expect_failure(tmp_path, r, "no basis for species H")
+    expect_cli_failure(tmp_path, r, "no basis for species H")
 
 
 def test_unknown_layout(tmp_path):
     r = tmp_path / "run"
     r.mkdir()
     (r / "notes.txt").write_text("not a DFT run\n")
-    _expect_failure(tmp_path, r, "unknown layout")
+    expect_cli_failure(tmp_path, r, "unknown layout")
 
 
 def test_empty_directory(tmp_path):
     (tmp_path / "empty").mkdir()
-    _expect_failure(tmp_path, tmp_path / "empty", "directory is empty")
+    expect_cli_failure(tmp_path, tmp_path / "empty", "directory is empty")
 
 
 def test_nan_in_a_matrix(tmp_path, copy_run, bundled):
@@ -127,7 +115,7 @@ def test_nan_in_a_matrix(tmp_path, copy_run, bundled):
     i = next(n for n, ln in enumerate(lines) if "CSR values" in ln) + 1
     lines[i] = "nan " + lines[i].split(" ", 2)[2]
     f.write_text("".join(lines))
-    line = _expect_failure(tmp_path, r, "NaN")
+    line = expect_cli_failure(tmp_path, r, "NaN")
     assert "hrs1_nao.csr.ref" in line and "R=(" in line
 
 
@@ -136,7 +124,7 @@ def test_eigenvalues_that_disagree_fail_the_check(tmp_path, copy_run, bundled):
     bands = np.loadtxt(r / "BANDS_1.dat")
     bands[3, 5] += 0.01
     np.savetxt(r / "BANDS_1.dat", bands, fmt="%.8f")
-    _expect_failure(tmp_path, r, "eigenvalues differ")
+    expect_cli_failure(tmp_path, r, "eigenvalues differ")
     assert run("convert", r, "-o", tmp_path / "x.h5", "--no-check").exit_code == 0
 
 

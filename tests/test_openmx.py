@@ -25,6 +25,8 @@ from slem_dft.store import Store, read_store, write_store
 from slem_dft.symmetry import space_group_operations, symmetry_deviation
 from slem_dft.units import HARTREE_TO_EV_OPENMX
 
+from conftest import expect_cli_failure
+
 HA = HARTREE_TO_EV_OPENMX
 GEN = "generated/openmx"
 
@@ -328,25 +330,11 @@ def test_detection_and_recursive_conversion_of_a_frame_set(shared, tmp_path):
 # -- bad input -------------------------------------------------------------------------------
 
 
-def _expect_failure(tmp_path, run_dir, message):
-    out = tmp_path / "out.h5"
-    runner = CliRunner()
-    result = runner.invoke(main, ["convert", str(run_dir), "-o", str(out)], catch_exceptions=False)
-    assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("slem-dft: error:"), result.stderr
-    assert message in lines[0], lines[0]
-    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.h5")]
-    check = runner.invoke(main, ["check", str(run_dir)], catch_exceptions=False)
-    assert check.exit_code == 1 and message in check.stderr
-    return lines[0]
-
-
 def test_truncated_scfout(tmp_path, copy_run, shared):
     run = copy_run(shared / "openmx/graphene_nospin_v0")
     f = run / "symGra.scfout"
     f.write_bytes(f.read_bytes()[: 400_000])
-    line = _expect_failure(tmp_path, run, "file ends in")
+    line = expect_cli_failure(tmp_path, run, "file ends in")
     assert "symGra.scfout" in line
 
 
@@ -354,7 +342,7 @@ def test_truncated_compressed_scfout(tmp_path, copy_run, bundled):
     run = copy_run(bundled / "openmx/fe_bcc_spin1")
     f = run / "fe.scfout.xz"
     f.write_bytes(f.read_bytes()[:100_000])
-    line = _expect_failure(tmp_path, run, "compressed stream is cut")
+    line = expect_cli_failure(tmp_path, run, "compressed stream is cut")
     assert "fe.scfout.xz" in line
 
 
@@ -368,7 +356,7 @@ def test_missing_input_echo_falls_back_to_the_out_file_or_fails(tmp_path, copy_r
     (run / "fe.out").unlink()
     with pytest.raises(MissingInputError, match="no basis strings"):
         read_run(run)
-    line = _expect_failure(tmp_path, run, "no basis strings")
+    line = expect_cli_failure(tmp_path, run, "no basis strings")
     assert "fe.scfout" in line
 
 

@@ -12,7 +12,7 @@ from slem_dft.parsers._fortran import FortranFile
 from slem_dft.parsers.siesta import eig_reference, read_run, unit_constants
 from slem_dft.parsers.siesta.hsx import hsx_version, read_hsx
 from slem_dft.parsers.siesta.text import read_eig
-from test_cli import _expect_failure
+from conftest import expect_cli_failure
 from test_cli import run as cli_run
 from test_store import _assert_same
 
@@ -355,21 +355,21 @@ def test_truncated_hsx(tmp_path, copy_run, bundled):
     run = copy_run(bundled / "siesta/h2o_dipole")
     f = run / "h2o_dipole.HSX"
     f.write_bytes(f.read_bytes()[:15_000])
-    line = _expect_failure(tmp_path, run, "file ends inside the S values (8 of 34 row records complete)")
+    line = expect_cli_failure(tmp_path, run, "file ends inside the S values (8 of 34 row records complete)")
     assert "h2o_dipole.HSX" in line
 
 
 def test_dm_with_another_orbital_count(tmp_path, copy_run, bundled):
     run = copy_run(bundled / "siesta/h2o_dipole")
     (run / "h2o_dipole.DM").write_bytes((bundled / "siesta/si_dzp_hsx_v0/si_pdos_kgrid.DM").read_bytes())
-    line = _expect_failure(tmp_path, run, "DM has 26 orbitals, but h2o_dipole.HSX has 34")
+    line = expect_cli_failure(tmp_path, run, "DM has 26 orbitals, but h2o_dipole.HSX has 34")
     assert "h2o_dipole.DM" in line
 
 
 def test_hsx_v0_without_structure_file(tmp_path, copy_run, bundled):
     run = copy_run(bundled / "siesta/si_dzp_hsx_v0")
     (run / "si_pdos_kgrid.STRUCT_OUT").unlink()
-    _expect_failure(tmp_path, run, "si_pdos_kgrid.HSX (HSX v0) holds no cell: the run needs its "
+    expect_cli_failure(tmp_path, run, "si_pdos_kgrid.HSX (HSX v0) holds no cell: the run needs its "
                                    "si_pdos_kgrid.STRUCT_OUT or .XV")
 
 
