@@ -133,6 +133,35 @@ def info(store, as_json):
                    f"{r['code']:<7} {blocks:<26} {r['source']}")
 
 
+def _assignments(ctx, param, values) -> dict[str, str]:
+    out = {}
+    for value in values:
+        label, sep, name = value.partition("=")
+        if not sep or not label or not name:
+            raise click.BadParameter(f"expected LABEL=FILE, got {value!r}")
+        out[label] = name
+    return out
+
+
+@main.command(context_settings=_CONTEXT)
+@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "target", required=True, type=click.Choice(["abacus"]), help="DFT code to write for.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("--operators", default="DM", callback=lambda c, p, v: _operators(v), help="Operators to write.")
+@click.option("--index", type=click.IntRange(0), default=None, help="Structure of the store (default: every one, one folder each).")
+@click.option("--pseudo", multiple=True, callback=_assignments, help="LABEL=FILE pseudopotential for the STRU (repeat).")
+@click.option("--orbital", multiple=True, callback=_assignments,
+              help="LABEL=FILE basis file (default: the one the data was read with; its shells must match).")
+@_errors_to_exit
+def export(store, target, output, operators, index, pseudo, orbital):
+    """Write stored operators as files a DFT code reads back (SCF initial guess)."""
+    from .export import export_store
+
+    written = export_store(store, target, output, operators, index, pseudo or None, orbital or None)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 from .cli_model import evaluate as _evaluate  # noqa: E402  (the model commands need _CONTEXT above)
 from .cli_model import fit as _fit  # noqa: E402
 
