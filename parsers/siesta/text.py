@@ -179,7 +179,7 @@ class Fdf:
     system_label : str or None
     species : dict, 1-based species index -> (label, Z)
     pao_basis : dict, species label -> shells ((n, l, n_zeta, is_polarisation), ...) in SIESTA's
-        orbital order (l ascending; within l: shells as listed, polarisation shells last)
+        orbital order (l ascending, shells as listed; then the polarisation shells, l ascending)
     """
 
     system_label: str | None
@@ -240,7 +240,9 @@ def _pao_basis(path: Path, rows: list[str]) -> dict[str, tuple[tuple[int, int, i
                 if i < len(rows) and not re.match(r"^(n=|\d+\s+\d+\s+\d+)", rows[i]) and len(rows[i].split()) == nz \
                         and all(re.fullmatch(r"[-+.\deEdD]+", t) and "." in t for t in rows[i].split()):
                     i += 1  # scale factors
-            out[label] = tuple((n, l, nz, bool(pol)) for l, pol, n, nz in sorted(shells))
+            # SIESTA appends the orbitals of "P" polarisation shells after all the others
+            # (seen on pt2_soc_siesta41: its on-site S only fits s s d d p).
+            out[label] = tuple((n, l, nz, bool(pol)) for l, pol, n, nz in sorted(shells, key=lambda s: (s[1], s[0], s[2])))
     except (IndexError, ValueError):
         raise FileFormatError(path, f"cannot read the PAO.Basis block near {rows[min(i, len(rows) - 1)]!r}") from None
     return out
