@@ -155,8 +155,9 @@ def test_spin_moment_from_dm(shared, case, moment):
 def test_basis_shells_in_file_order(shared):
     fe = _read(shared, "fe_bcc_polarized").basis["Fe"].shells  # 3s 4s 4s' 3p 4p(pol) 3d 3d'
     assert [(s.l, s.zeta) for s in fe] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 1)]
-    pt = _read(shared, "pt2_soc_siesta41")  # from the fdf PAO.Basis: 6s(2z) 6p(pol) 5d(2z)
-    assert [(s.l, s.zeta) for s in pt.basis["Pt_SOC"].shells] == [(0, 0), (0, 1), (1, 0), (2, 0), (2, 1)]
+    # from the fdf PAO.Basis "6s(2z) P, 5d(2z)": SIESTA puts the polarisation p after the d shells
+    pt = _read(shared, "pt2_soc_siesta41")
+    assert [(s.l, s.zeta) for s in pt.basis["Pt_SOC"].shells] == [(0, 0), (0, 1), (2, 0), (2, 1), (1, 0)]
     assert pt.basis["Pt_SOC"].element == "Pt" and pt.n_orbitals == 30
 
 
