@@ -3,7 +3,6 @@ function; errors print one line and exit with status 1."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -11,24 +10,12 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import SlemDFTError
+from ._cli_common import CONTEXT as _CONTEXT
+from ._cli_common import errors_to_exit as _errors_to_exit
+from .cli_model import evaluate as _evaluate
+from .cli_model import fit as _fit
 
 OPERATOR_CHOICES = ("H", "S", "DM")
-_CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
-
-
-def _errors_to_exit(func):
-    """Turn the errors a user can cause into one line on stderr and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (SlemDFTError, FileNotFoundError, PermissionError) as exc:
-            click.echo(f"slem-dft: error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _operators(value: str) -> tuple[str, ...]:
@@ -161,9 +148,6 @@ def export(store, target, output, operators, index, pseudo, orbital):
     for path in written:
         click.echo(f"wrote {path}")
 
-
-from .cli_model import evaluate as _evaluate  # noqa: E402  (the model commands need _CONTEXT above)
-from .cli_model import fit as _fit  # noqa: E402
 
 main.add_command(_fit)
 main.add_command(_evaluate)

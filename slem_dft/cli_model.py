@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .cli import _CONTEXT, _errors_to_exit
+from ._cli_common import CONTEXT as _CONTEXT
+from ._cli_common import errors_to_exit as _errors_to_exit
 
 __all__ = ["fit", "evaluate"]
 
@@ -40,13 +41,17 @@ def fit(config, output, resume):
 @click.command(context_settings=_CONTEXT)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (h_mae_meV, s_mae, dm_mae, tables).")
+@click.option("--window", type=click.FloatRange(min=0.0, min_open=True), default=2.0, show_default=True,
+              help="Half-width (eV) of the band window around the Fermi level for the eigenvalue error.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (h_mae_meV, s_mae, dm_mae, eig_mae_meV, eig_max_meV, tables).")
 @_errors_to_exit
-def evaluate(model, store, as_json):
-    """Mean absolute errors of MODEL on STORE per operator, onsite/hopping, species and shell pair."""
+def evaluate(model, store, window, as_json):
+    """Mean absolute errors of MODEL on STORE per operator, onsite/hopping, species and shell
+    pair, and the error of the band energies near the Fermi level at a few k-points."""
     from .train import evaluate as run_evaluate
 
-    result = run_evaluate(model, store)
+    result = run_evaluate(model, store, window=window)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -54,3 +59,9 @@ def evaluate(model, store, as_json):
         click.echo(f"{op} MAE ({result['units'][op]})")
         for key, value in table.items():
             click.echo(f"  {key:<12} {value:.6g}")
+    if "eig_mae_meV" in result:
+        kpoints = " ".join("(" + ",".join(f"{x:g}" for x in k) + ")" for k in result["eig_kpoints"])
+        click.echo(f"band energies within E_F +- {result['eig_window_eV']:g} eV at k = {kpoints} "
+                   f"({result['eig_states']} states, E_F from {'/'.join(result['eig_fermi_source'])}"
+                   f"{', aligned by the mean error' if result['eig_aligned'] else ''})")
+        click.echo(f"  MAE {result['eig_mae_meV']:.6g} meV, max {result['eig_max_meV']:.6g} meV")

@@ -88,6 +88,12 @@ class TrainConfig:
     seed: int = _f(0, "seed of weights, split and shuffling")
     threads: int | None = _f(None, "CPU threads for torch; null: torch's default")
     progress: bool = _f(True, "show a progress bar with the running loss")
+    onsite_shift: bool = _f(False, "compare H up to a constant mu S per structure (the arbitrary potential zero of "
+                                   "DFT, slem-model.md 4.2): mu* = <H_pred - H_ref, S_ref> / <S_ref, S_ref> is added "
+                                   "to the target before the loss and the H metrics; needs S in the stores; "
+                                   "evaluate then aligns eigenvalues by their mean error")
+    max_minutes: float | None = _f(None, "stop after the first epoch that ends past this wall time; null: run all "
+                                         "epochs", "minutes")
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -98,6 +104,8 @@ class TrainConfig:
             raise ConfigError(f"train.dtype must be float32 or float64, got {self.dtype!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"train.max_minutes must be positive, got {self.max_minutes}")
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,25 @@ import torch
 from . import __version__
 from .config import FitConfig
 from .errors import ConfigError
-from .nn.blocks import _copy_index, scalar_indices
-from .nn.dataset import operator_channels, record_to_sample
+from .nn.blocks import _copy_index, scalar_indices, scatter_sum
+from .nn.dataset import blocks_to_operator, operator_channels, record_to_sample
 from .nn.graph import collate
 from .nn.irreps import PaddedBasis
 from .nn.model import SLEM
+from .nn.spectrum import DEFAULT_KPOINTS, DEFAULT_WINDOW, eigenvalue_errors
 from .store import Store
 
-__all__ = ["build_model", "set_statistics", "operator_loss", "fit", "load_checkpoint", "evaluate"]
+__all__ = [
+    "build_model",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "loss_targets",
+    "operator_loss",
+    "set_statistics",
+    "shifted_h_targets",
+    "target_operators",
+]
 
 _UNIT = {"H": 1000.0, "S": 1.0, "DM": 1.0}  # metrics: H in meV
 
@@ -99,22 +110,68 @@ def _element_masks(model: SLEM, batch: dict) -> tuple[torch.Tensor, torch.Tensor
     return node[:, None], edge[:, None]
 
 
-def operator_loss(model: SLEM, out: dict, batch: dict, norms: dict[str, float]) -> torch.Tensor:
+def shifted_h_targets(onsite: torch.Tensor, hopping: torch.Tensor, batch: dict,
+                      masks: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """H targets moved by the best constant mu* S_ref per structure (slem-model.md 4.2).
+
+    mu* = <H_pred - H_ref, S_ref> / <S_ref, S_ref> (eV) over the valid elements of every onsite
+    block and, counted twice (their partners are the transposes), of every hermitian-half
+    hopping block, summed over spin channels; mu* is detached from the graph.
+
+    Parameters
+    ----------
+    onsite, hopping
+        Predicted H blocks (n, ch, N, N) and (H, ch, N, N), eV.
+    batch
+        Holds ``node_H``, ``half_H`` and the overlap targets ``node_S``, ``half_S`` (1 channel).
+    masks
+        Valid-element masks (n, 1, N, N) and (H, 1, N, N) of :func:`_element_masks`.
+
+    Returns
+    -------
+    The shifted targets H_ref + mu* S_ref, shaped as ``onsite`` and ``hopping``.
+    """
+    n_graphs = batch["cell"].shape[0]
+    parts = ((onsite, batch["node_H"], batch["node_S"] * masks[0], batch["node_graph"], 1.0),
+             (hopping, batch["half_H"], batch["half_S"] * masks[1], batch["edge_graph"][batch["half"]], 2.0))
+    num = torch.zeros(n_graphs, dtype=onsite.dtype, device=onsite.device)
+    den = torch.zeros_like(num)
+    for pred, target, s, graph, weight in parts:
+        num = num + weight * scatter_sum(((pred.detach() - target) * s).sum((1, 2, 3)), graph, n_graphs)
+        den = den + weight * pred.shape[1] * scatter_sum(s.pow(2).sum((1, 2, 3)), graph, n_graphs)
+    mu = num / den.clamp(min=torch.finfo(den.dtype).tiny)
+    return tuple(target + mu[graph][:, None, None, None] * s for _, target, s, graph, _ in parts)
+
+
+def loss_targets(model: SLEM, out: dict, batch: dict, onsite_shift: bool = False) -> dict:
+    """op -> (onsite, hopping) targets of the loss and metrics; H shifted by mu* S with
+    ``onsite_shift`` (:func:`shifted_h_targets`)."""
+    targets = {op: (batch[f"node_{op}"], batch[f"half_{op}"]) for op in out}
+    if onsite_shift and "H" in out:
+        targets["H"] = shifted_h_targets(*out["H"], batch, _element_masks(model, batch))
+    return targets
+
+
+def operator_loss(model: SLEM, out: dict, batch: dict, norms: dict[str, float],
+                  onsite_shift: bool = False) -> torch.Tensor:
     """Sum over operators of (l_onsite + l_hopping) / 2 with l = (MAE + RMSE) / 2 over valid
-    block elements, each operator divided by its RMS target (slem-model.md 4.1)."""
+    block elements, each operator divided by its RMS target (slem-model.md 4.1); H compared up
+    to mu* S per structure with ``onsite_shift`` (4.2)."""
     node_mask, edge_mask = _element_masks(model, batch)
+    targets = loss_targets(model, out, batch, onsite_shift)
     total = 0.0
     for op, (onsite, hopping) in out.items():
         terms = []
-        for pred, target, mask in ((onsite, batch[f"node_{op}"], node_mask), (hopping, batch[f"half_{op}"], edge_mask)):
+        for pred, target, mask in zip((onsite, hopping), targets[op], (node_mask, edge_mask)):
             err = ((pred - target) / norms[op])[mask.expand_as(pred)]
             terms.append(0.5 * (err.abs().mean() + err.pow(2).mean().sqrt()) if err.numel() else err.sum())
         total = total + 0.5 * (terms[0] + terms[1])
     return total
 
 
-def _load_samples(paths, basis, radii, operators):
-    return [record_to_sample(rec, basis, radii, operators) for p in paths for rec in Store(p)]
+def target_operators(operators: dict[str, int], onsite_shift: bool) -> dict[str, int]:
+    """Operators whose targets a sample needs: the predicted ones, plus S for the onsite shift."""
+    return {**operators, "S": 1} if onsite_shift and "H" in operators else dict(operators)
 
 
 def _prepare(config: FitConfig):
@@ -132,8 +189,11 @@ def _prepare(config: FitConfig):
     operators = {op: operator_channels(records[0], op) for op in config.data.operators}
     cutoff = config.data.cutoff or _cutoff_from_data(records)
     radii = [cutoff] * len(basis.species)
-    train = [record_to_sample(r, basis, radii, operators) for r in records]
-    val = [record_to_sample(r, basis, radii, operators) for r in val_records]
+    if config.train.onsite_shift and any("S" not in r.operators for r in records + val_records):
+        raise ConfigError("train.onsite_shift needs the overlap S in every store (convert with --operators H,S)")
+    targets = target_operators(operators, config.train.onsite_shift)
+    train = [record_to_sample(r, basis, radii, targets) for r in records]
+    val = [record_to_sample(r, basis, radii, targets) for r in val_records]
     avg = float(np.mean([len(s["edge_src"]) / len(s["species"]) for s in train]))
     return basis, radii, operators, train, val, avg
 
@@ -150,18 +210,18 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device) -> dict[str, float]:
-    """Validation loss and MAE per operator (H in meV) over valid elements."""
+def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device, onsite_shift: bool = False) -> dict:
+    """Validation loss and MAE per operator (H in meV, up to mu* S with ``onsite_shift``) over
+    valid elements."""
     loss, sums, counts = 0.0, {}, {}
     with torch.no_grad():
         for sample in samples:
             batch = collate([sample], dtype, device)
             out = model(batch)
-            loss += float(operator_loss(model, out, batch, norms))
-            node_mask, edge_mask = _element_masks(model, batch)
-            for op, (onsite, hopping) in out.items():
-                for pred, target, mask in ((onsite, batch[f"node_{op}"], node_mask),
-                                           (hopping, batch[f"half_{op}"], edge_mask)):
+            loss += float(operator_loss(model, out, batch, norms, onsite_shift))
+            targets = loss_targets(model, out, batch, onsite_shift)
+            for op, preds in out.items():
+                for pred, target, mask in zip(preds, targets[op], _element_masks(model, batch)):
                     err = (pred - target)[mask.expand_as(pred)].abs()
                     sums[op] = sums.get(op, 0.0) + float(err.sum()) * _UNIT[op]
                     counts[op] = counts.get(op, 0) + err.numel()
@@ -194,7 +254,7 @@ def _train_epoch(model, ema, optimizer, samples, norms, config, generator, dtype
         bar = tqdm(batches, leave=False, desc="train")
     for n, idx in enumerate(bar if bar is not None else batches, 1):
         batch = collate([samples[k] for k in idx], dtype, device)
-        loss = operator_loss(model, model(batch), batch, norms)
+        loss = operator_loss(model, model(batch), batch, norms, config.train.onsite_shift)
         optimizer.zero_grad()
         loss.backward()
         if config.train.clip_grad:
@@ -244,10 +304,11 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
     header = ["epoch", "train_loss", "val_loss", "lr", *[k for k in ("h_mae_meV", "s_mae", "dm_mae")
                                                       if {"h_mae_meV": "H", "s_mae": "S", "dm_mae": "DM"}[k]
                                                       in operators], "seconds"]
+    started = time.perf_counter()
     for epoch in range(start + 1, config.train.epochs + 1):
         t0 = time.perf_counter()
         train_loss = _train_epoch(model, ema, optimizer, train, norms, config, generator, dtype, device)
-        metrics = _metrics(ema.model, val or train, norms, dtype, device)
+        metrics = _metrics(ema.model, val or train, norms, dtype, device, config.train.onsite_shift)
         scheduler.step(metrics["val_loss"])
         row = {"epoch": epoch, "train_loss": train_loss, **metrics, "lr": optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - t0}
@@ -268,6 +329,9 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
             best = metrics["val_loss"]
             _save_atomic(checkpoint, out / "best.pt")
         _save_atomic(checkpoint, out / "last.pt")
+        if config.train.max_minutes and time.perf_counter() - started > 60.0 * config.train.max_minutes:
+            echo(f"stopping after epoch {epoch}: train.max_minutes = {config.train.max_minutes} reached")
+            break
     return history
 
 
@@ -283,46 +347,74 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model.eval(), state
 
 
-def evaluate(model_path: str | os.PathLike, store: str | os.PathLike) -> dict:
-    """MAE of a model on a store: per operator (H in meV), onsite vs hopping, per species pair
-    and per shell-degree pair, over the blocks of the model's graph (valid elements)."""
-    model, state = load_checkpoint(model_path)
-    dtype = next(model.parameters()).dtype
-    basis = model.basis
+def _accumulate_mae(acc: dict, basis: PaddedBasis, sample: dict, out: dict, targets: dict, masks) -> None:
+    """Add |pred - target| sums and element counts of one structure to ``acc[op][group]`` for
+    the groups all, onsite / hopping, species pair (e.g. Si-Si) and shell-degree pair (s-p)."""
     ls = np.repeat(basis.shell_ls, [2 * l + 1 for l in basis.shell_ls])
-    names = "spdfg"
+    s, half = sample["species"], sample["half"]
+    ends = {"onsite": (s, s), "hopping": (s[sample["edge_src"][half]], s[sample["edge_dst"][half]])}
+    for op, preds in out.items():
+        table = acc.setdefault(op, {})
+        for (kind, (si, sj)), pred, target, mask in zip(ends.items(), preds, targets[op], masks):
+            err = ((pred - target).abs() * mask).double().numpy() * _UNIT[op]  # (n, ch, N, N)
+            count = np.broadcast_to(mask.numpy(), err.shape)
+            pair = np.array([f"{basis.species[a]}-{basis.species[b]}" for a, b in zip(si, sj)])
+            groups = {"all": slice(None), kind: slice(None), **{p: pair == p for p in set(pair.tolist())}}
+            for key, sel in groups.items():
+                entry = table.setdefault(key, [0.0, 0])
+                entry[0] += float(err[sel].sum())
+                entry[1] += int(count[sel].sum())
+            e, c = err.sum((0, 1)), count.sum((0, 1))
+            for l1 in range(basis.lmax + 1):
+                for l2 in range(basis.lmax + 1):
+                    m = np.ix_(ls == l1, ls == l2)
+                    entry = table.setdefault(f"{'spdfg'[l1]}-{'spdfg'[l2]}", [0.0, 0])
+                    entry[0] += float(e[m].sum())
+                    entry[1] += int(c[m].sum())
+
+
+def _eigen_summary(reports: list[dict], window: float) -> dict:
+    """Pool the per-structure :func:`eigenvalue_errors` reports (meV)."""
+    errors = np.concatenate([r["errors"] for r in reports]) * 1000.0
+    return {"eig_mae_meV": float(errors.mean()) if errors.size else float("nan"),
+            "eig_max_meV": float(errors.max()) if errors.size else float("nan"),
+            "eig_states": int(errors.size), "eig_window_eV": window, "eig_kpoints": reports[0]["kpoints"],
+            "eig_fermi_source": sorted({r["fermi_source"] for r in reports}),
+            "eig_aligned": any(r["shift"] != 0.0 for r in reports)}
+
+
+def evaluate(model_path: str | os.PathLike, store: str | os.PathLike, kpoints=DEFAULT_KPOINTS,
+             window: float = DEFAULT_WINDOW) -> dict:
+    """Errors of a model on a store.
+
+    MAE per operator (H in meV), onsite vs hopping, per species pair and per shell-degree pair,
+    over the blocks of the model's graph (valid elements); H up to mu* S per structure if the
+    model was trained with ``train.onsite_shift``. Where the store has H and S: the error of the
+    band energies of the predicted H (with the store's S) against the stored H, S at
+    ``kpoints`` (reduced) for the bands within E_F +- ``window`` (eV), see
+    :func:`slem_dft.nn.spectrum.eigenvalue_errors` (``eig_mae_meV``, ``eig_max_meV``, ...).
+    """
+    model, state = load_checkpoint(model_path)
+    shift = FitConfig.from_dict(state["config"]).train.onsite_shift
+    dtype = next(model.parameters()).dtype
     acc: dict = {}
+    spectra = []
     with torch.no_grad():
         for rec in Store(store):
-            sample = record_to_sample(rec, basis, state["radii"], state["operators"])
+            sample = record_to_sample(rec, model.basis, state["radii"], target_operators(state["operators"], shift))
             batch = collate([sample], dtype)
             out = model(batch)
-            node_mask, edge_mask = _element_masks(model, batch)
-            s, half = sample["species"], sample["half"]
-            pairs = {"onsite": (s, s), "hopping": (s[sample["edge_src"][half]], s[sample["edge_dst"][half]])}
-            for op, preds in out.items():
-                for (kind, (si, sj)), pred, target, mask in zip(pairs.items(), preds,
-                                                                (batch[f"node_{op}"], batch[f"half_{op}"]),
-                                                                (node_mask, edge_mask)):
-                    err = ((pred - target).abs() * mask).double().numpy() * _UNIT[op]
-                    count = np.broadcast_to(mask.numpy(), err.shape)
-                    keys = [("all",), (kind,)] + [(f"{basis.species[a]}-{basis.species[b]}",) for a, b in
-                                                  {(int(a), int(b)) for a, b in zip(si, sj)}]
-                    for key in keys:
-                        sel = slice(None) if len(key[0]) and key[0] in ("all", kind) else \
-                            np.array([f"{basis.species[a]}-{basis.species[b]}" == key[0] for a, b in zip(si, sj)])
-                        e, c = err[sel].sum((0, 1)), count[sel].sum((0, 1))
-                        entry = acc.setdefault(op, {}).setdefault(key[0], [0.0, 0])
-                        entry[0] += float(e.sum()); entry[1] += int(c.sum())
-                        if key[0] == "all":
-                            for l1 in range(basis.lmax + 1):
-                                for l2 in range(basis.lmax + 1):
-                                    m = np.ix_(ls == l1, ls == l2)
-                                    sp = acc[op].setdefault(f"{names[l1]}-{names[l2]}", [0.0, 0])
-                                    sp[0] += float(e[m].sum()); sp[1] += int(c[m].sum())
+            _accumulate_mae(acc, model.basis, sample, out, loss_targets(model, out, batch, shift),
+                            _element_masks(model, batch))
+            if "H" in out and {"H", "S"} <= set(rec.operators):
+                onsite, hopping = (x.double().numpy() for x in out["H"])
+                predicted = blocks_to_operator(model.basis, sample, onsite, hopping)
+                spectra.append(eigenvalue_errors(rec, predicted, kpoints, window, align=shift))
     tables = {op: {k: v[0] / v[1] for k, v in groups.items() if v[1]} for op, groups in acc.items()}
     result = {"tables": tables, "units": {"H": "meV", "S": "1", "DM": "electrons"}}
     for op, name in (("H", "h_mae_meV"), ("S", "s_mae"), ("DM", "dm_mae")):
         if op in tables:
             result[name] = tables[op]["all"]
+    if spectra:
+        result.update(_eigen_summary(spectra, window))
     return result
