@@ -208,12 +208,9 @@ def check_record(
     (the exact two-centre S of :mod:`slem_dft.overlap`)."""
     # Many small eigenproblems: threaded BLAS only adds overhead there, and with several
     # processes on few cores it oversubscribes them (measured 4x slower on 26x26 matrices).
-    limit = threadpool_limits(1) if record.n_orbitals * (2 if record.nspin == 4 else 1) < _THREADED_SIZE else None
-    try:
+    small = record.n_orbitals * (2 if record.nspin == 4 else 1) < _THREADED_SIZE
+    with threadpool_limits(1 if small else None):
         return _check_record(record, references, tolerances, overlap)
-    finally:
-        if limit is not None:
-            limit.restore_original_limits()
 
 
 def _check_record(record, references, tolerances, overlap) -> CheckReport:

@@ -113,12 +113,10 @@ def convert_runs(
             if result.written == 0:
                 raise _Abort()
     except _Abort:
-        pass
+        result.written = 0  # the store context was left with an exception: nothing was written
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
-    if result.written == 0 or (result.failures and not skip_failed):
-        result.written = 0
     return result
 
 

@@ -118,13 +118,7 @@ def read_dense_dump(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def _canonical_permutation(record: Record) -> tuple[np.ndarray, np.ndarray]:
     """Full-matrix map ABACUS -> canonical: canonical[p] = sign[p] * abacus[perm[p]]."""
-    perms, signs, start = [], [], 0
-    for label in record.species:
-        perm, sign = orbital_map("abacus", record.basis[label].ls)
-        perms.append(perm + start)
-        signs.append(sign)
-        start += perm.size
-    perm, sign = np.concatenate(perms), np.concatenate(signs)
+    perm, sign = orbital_map("abacus", [l for label in record.species for l in record.basis[label].ls])
     if record.nspin == 4:  # spin innermost in both orders
         orb, sigma = spinor_split("abacus", np.arange(2 * perm.size))
         perm, sign = 2 * perm[orb] + sigma, sign[orb]

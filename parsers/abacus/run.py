@@ -297,14 +297,13 @@ def _to_blocks(parsed: list[CsrFile], op: str, nspin: int, species, basis: Basis
     """ABACUS CSR elements -> canonical atom-pair blocks (units converted)."""
     counts = basis.orbital_counts(species)
     atom_of = np.repeat(np.arange(len(species)), counts)
-    local_of = np.empty(counts.sum(), dtype=np.int64)
-    sign_of = np.empty(counts.sum())
-    start = 0
-    for label, n in zip(species, counts):
-        perm, sign = orbital_map("abacus", basis[label].ls)
-        local_of[start + perm] = np.arange(n)  # file slot perm[p] is canonical slot p
-        sign_of[start + perm] = sign
-        start += n
+    # One map for the whole structure (atoms are consecutive in both orders): file slot
+    # perm[p] is canonical slot p, whose index within its atom is p - start of that atom.
+    perm, sign = orbital_map("abacus", [l for label in species for l in basis[label].ls])
+    local_of = np.empty(perm.size, dtype=np.int64)
+    sign_of = np.empty(perm.size)
+    local_of[perm] = np.arange(perm.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    sign_of[perm] = sign
     pieces = []
     for channel, c in enumerate(parsed):
         rows, cols = c.rows, c.cols
