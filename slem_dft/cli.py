@@ -130,9 +130,15 @@ def _assignments(ctx, param, values) -> dict[str, str]:
     return out
 
 
+def _export_targets() -> list[str]:
+    from .export import TARGETS
+
+    return list(TARGETS)
+
+
 @main.command(context_settings=_CONTEXT)
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--to", "target", required=True, type=click.Choice(["abacus"]), help="DFT code to write for.")
+@click.option("--to", "target", required=True, type=click.Choice(_export_targets()), help="DFT code (or tool) to write for.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
 @click.option("--operators", default="DM", callback=lambda c, p, v: _operators(v), help="Operators to write.")
 @click.option("--index", type=click.IntRange(0), default=None, help="Structure of the store (default: every one, one folder each).")
@@ -144,7 +150,8 @@ def export(store, target, output, operators, index, pseudo, orbital):
     """Write stored operators as files a DFT code reads back (SCF initial guess)."""
     from .export import export_store
 
-    written = export_store(store, target, output, operators, index, pseudo or None, orbital or None)
+    written = export_store(store, target, output, operators, index, pseudopotentials=pseudo or None,
+                           orbitals=orbital or None)
     for path in written:
         click.echo(f"wrote {path}")
 

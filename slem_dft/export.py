@@ -10,10 +10,7 @@ from .data import Record, SpeciesBasis
 from .errors import ConfigError, MissingInputError
 from .store import Store
 
-__all__ = ["TARGETS", "abacus_orbitals", "export_store"]
-
-#: Codes with a writer.
-TARGETS = ("abacus",)
+__all__ = ["TARGETS", "abacus_orbitals", "export_record", "export_store"]
 
 
 def abacus_orbitals(record: Record, files: Mapping[str, str] | None = None) -> dict[str, tuple[str, SpeciesBasis]]:
@@ -31,28 +28,51 @@ def abacus_orbitals(record: Record, files: Mapping[str, str] | None = None) -> d
     return out
 
 
+def _export_abacus(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    from .writers.abacus import write_inputs
+
+    return write_inputs(folder, record, abacus_orbitals(record, options.get("orbitals")), operators,
+                        options.get("pseudopotentials"))
+
+
+#: target name -> function(folder, record, operators, options) writing that target's files.
+_EXPORTERS = {
+    "abacus": _export_abacus,
+}
+
+#: Targets with a writer, in the order ``--to`` lists them.
+TARGETS = tuple(_EXPORTERS)
+
+
+def export_record(record: Record, target: str, folder: str | os.PathLike, operators: Sequence[str] = ("DM",),
+                  **options) -> list[Path]:
+    """Write the files ``target`` reads for one record into ``folder``; returns them.
+
+    ``options`` are target specific: ``orbitals`` / ``pseudopotentials`` (label -> file) for
+    ABACUS; see each writer in :mod:`slem_dft.writers`."""
+    if target not in _EXPORTERS:
+        raise ConfigError(f"no writer for {target!r}; available: {', '.join(TARGETS)}")
+    return _EXPORTERS[target](Path(folder), record, operators, options)
+
+
 def export_store(
     store: str | os.PathLike,
     target: str,
     output: str | os.PathLike,
     operators: Sequence[str] = ("DM",),
     index: int | None = None,
-    pseudopotentials: Mapping[str, str] | None = None,
-    orbitals: Mapping[str, str] | None = None,
+    **options,
 ) -> list[Path]:
     """Write the files ``target`` reads for one structure of ``store`` (``index``) or for each
-    (into ``output/NNNNNN``); returns the files written."""
-    if target not in TARGETS:
+    (into ``output/NNNNNN``); returns the files written. ``options`` as :func:`export_record`."""
+    if target not in _EXPORTERS:
         raise ConfigError(f"no writer for {target!r}; available: {', '.join(TARGETS)}")
-    from .writers.abacus import write_inputs
-
     records = Store(store)
-    picks = range(len(records)) if index is None else [index]
     if index is not None and not 0 <= index < len(records):
         raise ConfigError(f"{store}: index {index} outside 0..{len(records) - 1}")
+    picks = range(len(records)) if index is None else [index]
     written = []
     for n in picks:
-        record = records[n]
         folder = Path(output) if index is not None or len(records) == 1 else Path(output) / f"{n:06d}"
-        written += write_inputs(folder, record, abacus_orbitals(record, orbitals), operators, pseudopotentials)
+        written += export_record(records[n], target, folder, operators, **options)
     return written
