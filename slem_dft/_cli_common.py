@@ -9,7 +9,7 @@ import click
 
 from .errors import SlemDFTError
 
-__all__ = ["CONTEXT", "errors_to_exit"]
+__all__ = ["CONTEXT", "errors_to_exit", "label_assignments"]
 
 #: Defaults shown in ``--help`` of every command (click 7.1 did not pass a group's setting on).
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
@@ -27,3 +27,14 @@ def errors_to_exit(func):
             sys.exit(1)
 
     return wrapper
+
+
+def label_assignments(ctx, param, values) -> dict[str, str]:
+    """click callback: repeated ``LABEL=FILE`` options -> {label: file}."""
+    out = {}
+    for value in values:
+        label, sep, name = value.partition("=")
+        if not sep or not label or not name:
+            raise click.BadParameter(f"expected LABEL=FILE, got {value!r}")
+        out[label] = name
+    return out

@@ -12,8 +12,11 @@ import click
 from . import __version__
 from ._cli_common import CONTEXT as _CONTEXT
 from ._cli_common import errors_to_exit as _errors_to_exit
+from ._cli_common import label_assignments as _assignments
 from .cli_model import evaluate as _evaluate
 from .cli_model import fit as _fit
+from .cli_predict import predict as _predict
+from .cli_bands import bands as _bands
 
 OPERATOR_CHOICES = ("H", "S", "DM")
 
@@ -120,16 +123,6 @@ def info(store, as_json):
                    f"{r['code']:<7} {blocks:<26} {r['source']}")
 
 
-def _assignments(ctx, param, values) -> dict[str, str]:
-    out = {}
-    for value in values:
-        label, sep, name = value.partition("=")
-        if not sep or not label or not name:
-            raise click.BadParameter(f"expected LABEL=FILE, got {value!r}")
-        out[label] = name
-    return out
-
-
 def _export_targets() -> list[str]:
     from .export import TARGETS
 
@@ -145,19 +138,25 @@ def _export_targets() -> list[str]:
 @click.option("--pseudo", multiple=True, callback=_assignments, help="LABEL=FILE pseudopotential for the STRU (repeat).")
 @click.option("--orbital", multiple=True, callback=_assignments,
               help="LABEL=FILE basis file (default: the one the data was read with; its shells must match).")
+@click.option("--system-name", default=None, help="OpenMX System.Name (default: that of the run the data came from).")
+@click.option("--system-label", default=None,
+              help="SIESTA SystemLabel, the stem of the files (default: that of the run the data came from, else siesta).")
 @_errors_to_exit
-def export(store, target, output, operators, index, pseudo, orbital):
+def export(store, target, output, operators, index, pseudo, orbital, system_name, system_label):
     """Write stored operators as files a DFT code reads back (SCF initial guess)."""
     from .export import export_store
 
     written = export_store(store, target, output, operators, index, pseudopotentials=pseudo or None,
-                           orbitals=orbital or None)
+                           orbitals=orbital or None, system_name=system_name,
+                           system_label=system_label)
     for path in written:
         click.echo(f"wrote {path}")
 
 
 main.add_command(_fit)
 main.add_command(_evaluate)
+main.add_command(_predict)
+main.add_command(_bands)
 
 if __name__ == "__main__":
     main()

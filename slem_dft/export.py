@@ -35,9 +35,38 @@ def _export_abacus(folder: Path, record: Record, operators: Sequence[str], optio
                         options.get("pseudopotentials"))
 
 
+def _export_openmx(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    from .parsers.openmx import species_basis
+    from .writers.openmx import write_restart
+
+    strings = options.get("orbitals") or {}  # LABEL=PAO basis string, e.g. Fe=Fe6.0S-s2p2d1
+    orbitals = {label: (pao, species_basis(label, pao, "--orbital")) for label, pao in strings.items()}
+    return write_restart(folder, record, options.get("system_name"), orbitals or None,
+                         options.get("pseudopotentials"), operators)
+
+
+def _export_siesta(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    from .parsers.siesta.ion import find_ion_files, read_ion
+    from .writers.siesta import write_inputs
+
+    named = options.get("orbitals")  # LABEL=FILE .ion.xml files; else the run's <label>.ion.xml, where present
+    ions = {label: read_ion(path) for label, path in named.items()} if named else find_ion_files(record, required=False)
+    return write_inputs(folder, record, operators, options.get("system_label"), ions)
+
+
+def _export_wannier90(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    from .writers.wannier90 import write_hr
+
+    # Always H orthogonalised with S, whatever --operators says (a tight-binding file has no S or DM).
+    return write_hr(folder, record, options.get("kmesh"), options.get("seedname", "wannier90"))
+
+
 #: target name -> function(folder, record, operators, options) writing that target's files.
 _EXPORTERS = {
     "abacus": _export_abacus,
+    "siesta": _export_siesta,
+    "openmx": _export_openmx,
+    "wannier90": _export_wannier90,
 }
 
 #: Targets with a writer, in the order ``--to`` lists them.

@@ -7,13 +7,17 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .data import Record
+import ase
+
+from .data import Record, SpeciesBasis
 from .errors import MissingInputError
 
-__all__ = ["READERS", "detect_code", "read_run", "read_references", "read_radial_basis", "find_run_dirs"]
+__all__ = ["READERS", "detect_code", "read_run", "read_structure", "read_references", "read_radial_basis",
+           "read_radial_file", "find_run_dirs"]
 
 #: code -> module providing ``detect(run_dir)``, ``read_run(run_dir, ...)`` and
-#: ``read_run_references(record, extra)``; optionally ``read_radial_basis(record)``.
+#: ``read_run_references(record, extra)``; optionally ``read_radial_basis(record)`` and
+#: ``read_structure(run_dir)`` (for input folders that hold no operators yet).
 READERS = {
     "abacus": "slem_dft.parsers.abacus",
     "siesta": "slem_dft.parsers.siesta",
@@ -45,6 +49,17 @@ def read_run(run_dir: str | os.PathLike, code: str | None = None, **options) -> 
     return _reader(code or detect_code(run_dir)).read_run(run_dir, **options)
 
 
+def read_structure(run_dir: str | os.PathLike) -> tuple[ase.Atoms, tuple[str, ...]]:
+    """Structure (Angstrom) and species labels of a run or input directory: the code's own
+    structure reader where it has one and the folder holds its input (ABACUS STRU), else the
+    run read without operators."""
+    run_dir = Path(run_dir)
+    if (run_dir / "STRU").is_file() or (run_dir / "INPUT").is_file():
+        return _reader("abacus").read_structure(run_dir)
+    record = read_run(run_dir, operators=())
+    return record.atoms, record.species
+
+
 def read_references(record: Record, extra: Iterable[str | os.PathLike] = ()) -> list:
     """The eigenvalue references of a record's run (plus extra folders)."""
     return _reader(record.source.code).read_run_references(record, extra)
@@ -56,6 +71,20 @@ def read_radial_basis(record: Record) -> dict:
     if not hasattr(reader, "read_radial_basis"):
         raise MissingInputError(record.source.path, f"no radial-function reader for {record.source.code} basis files")
     return reader.read_radial_basis(record)
+
+
+#: basis-file suffix -> code whose reader gives ``radial_functions(path, species_basis)``
+RADIAL_FILES = {".orb": "abacus"}
+
+
+def read_radial_file(path: str | os.PathLike, species: SpeciesBasis) -> list:
+    """Radial functions (Angstrom) of one species from a basis file of any supported code."""
+    code = RADIAL_FILES.get(Path(path).suffix)
+    if code is None:
+        raise MissingInputError(path, f"not a radial-orbital file slem-dft reads ({', '.join(RADIAL_FILES)})")
+    if not Path(path).is_file():
+        raise MissingInputError(path, "no such file")
+    return _reader(code).radial_functions(path, species)
 
 
 def find_run_dirs(roots: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

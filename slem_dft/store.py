@@ -11,7 +11,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import ase
@@ -23,7 +23,7 @@ from .conventions import CONVENTION_ID
 from .data import Basis, BlockMatrix, Record, Shell, Source, SpeciesBasis
 from .errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "FORMAT_NAME", "StoreWriter", "write_store", "Store", "read_store"]
+__all__ = ["SCHEMA_VERSION", "FORMAT_NAME", "StoreWriter", "OperatorStream", "write_store", "Store", "read_store"]
 
 FORMAT_NAME = "slem-dft-store"
 SCHEMA_VERSION = 1
@@ -81,12 +81,61 @@ class StoreWriter:
         self._count += 1
         return name
 
+    def add_streamed(self, record: Record, operators: Mapping[str, tuple[str, int]]) -> dict[str, "OperatorStream"]:
+        """Write a record's structure and metadata now and its operators block by block later.
+
+        ``record`` carries no operators; ``operators`` maps each name to (spin layout, number of
+        channels). Returns one :class:`OperatorStream` per operator: append hermitian-half blocks
+        (each (i, j, R) of :meth:`BlockMatrix.hermitian_half` exactly once, any order) so that
+        memory stays set by the appended pieces, not the structure."""
+        name = f"{self._count:06d}"
+        group = self._file["structures"].create_group(name)
+        _write_record(group, record)
+        self._count += 1
+        return {op: OperatorStream(group["operators"].create_group(op), spin, n_channels)
+                for op, (spin, n_channels) in operators.items()}
+
     def __exit__(self, exc_type, exc, tb) -> None:
         self._file.close()
         if exc_type is None:
             os.replace(self._tmp, self.path)
         else:
             self._tmp.unlink(missing_ok=True)
+
+
+class OperatorStream:
+    """Appends blocks of one operator to a store being written (see
+    :meth:`StoreWriter.add_streamed`); stored as a hermitian half, read back expanded."""
+
+    def __init__(self, group: h5py.Group, spin: str, n_channels: int):
+        group.attrs.update(spin=spin, storage="hermitian_half")
+        self._edges = group.create_dataset("edges", shape=(0, 5), maxshape=(None, 5), dtype=np.int32,
+                                           chunks=(16384, 5), **_COMPRESS)
+        self._values = group.create_dataset("values", shape=(n_channels, 0), maxshape=(n_channels, None),
+                                            dtype=np.float64, chunks=(n_channels, 65536), **_COMPRESS)
+
+    def append(self, edges: np.ndarray, values: np.ndarray) -> None:
+        """Add blocks: ``edges`` (m, 5) (i, j, R), ``values`` (n_channels, sum of block sizes)
+        in edge order, each block row-major."""
+        _extend(self._edges, edges, axis=0)
+        _extend(self._values, values, axis=1)
+
+    def copy_from(self, group: h5py.Group, piece: int = 1 << 20) -> None:
+        """Append the blocks of another stream's group, ``piece`` entries at a time."""
+        for dataset, axis in ((self._edges, 0), (self._values, 1)):
+            source = group[dataset.name.rsplit("/", 1)[1]]
+            for start in range(0, source.shape[axis], piece):
+                part = source[start:start + piece] if axis == 0 else source[:, start:start + piece]
+                _extend(dataset, part, axis)
+
+
+def _extend(dataset: h5py.Dataset, new: np.ndarray, axis: int) -> None:
+    start = dataset.shape[axis]
+    dataset.resize(start + new.shape[axis], axis=axis)
+    if axis == 0:
+        dataset[start:] = new
+    else:
+        dataset[:, start:] = new
 
 
 def write_store(path: str | os.PathLike, records: Iterable[Record], append: bool = False) -> int:

@@ -14,6 +14,7 @@ import torch
 
 from . import __version__
 from .config import FitConfig
+from .domain import TrainingDomain, radials_of
 from .errors import ConfigError
 from .nn.blocks import _copy_index, scalar_indices, scatter_sum
 from .nn.dataset import blocks_to_operator, operator_channels, record_to_sample
@@ -175,7 +176,8 @@ def target_operators(operators: dict[str, int], onsite_shift: bool) -> dict[str,
 
 
 def _prepare(config: FitConfig):
-    """Records -> (basis, radii, operators, train samples, validation samples, avg neighbours)."""
+    """Records -> (basis, radii, operators, train samples, validation samples, avg neighbours,
+    training domain)."""
     records = [rec for p in config.data.stores for rec in Store(p)]
     val_records = [rec for p in config.data.val_stores for rec in Store(p)]
     if not val_records:
@@ -195,7 +197,9 @@ def _prepare(config: FitConfig):
     train = [record_to_sample(r, basis, radii, targets) for r in records]
     val = [record_to_sample(r, basis, radii, targets) for r in val_records]
     avg = float(np.mean([len(s["edge_src"]) / len(s["species"]) for s in train]))
-    return basis, radii, operators, train, val, avg
+    everything = records + val_records
+    domain = TrainingDomain.from_records(everything, reach=cutoff, radials=radials_of(everything))
+    return basis, radii, operators, train, val, avg, domain
 
 
 def _device(config: FitConfig) -> torch.device:
@@ -280,7 +284,7 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
     dtype = {"float32": torch.float32, "float64": torch.float64}[config.train.dtype]
     device = _device(config)
     torch.manual_seed(config.train.seed)
-    basis, radii, operators, train, val, avg = _prepare(config)
+    basis, radii, operators, train, val, avg, domain = _prepare(config)
     model = build_model(config, basis, radii, operators, avg)
     norms = set_statistics(model, train)
     model = model.to(dtype=dtype, device=device)
@@ -319,6 +323,7 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
             writer.writeheader()
             writer.writerows(history)
         checkpoint = {"config": config.to_dict(), "basis": basis.to_dict(), "radii": list(radii),
+                      "domain": domain.to_dict(),
                       "operators": operators, "avg_num_neighbors": avg, "norms": norms,
                       "weights": ema.model.state_dict(), "versions": {"slem_dft": __version__, "torch": str(torch.__version__)},
                       "model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),

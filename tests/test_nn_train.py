@@ -95,7 +95,7 @@ def test_eigenvalue_error_is_zero_for_the_stored_h_and_sees_a_perturbation(si8_o
 def test_onsite_shift_makes_the_loss_blind_to_mu_s(si8_one):
     config = FitConfig.from_dict({"data": {"stores": [str(si8_one)], "cutoff": 3.0, "val_fraction": 0.0},
                                   "model": TINY, "train": {"onsite_shift": True}})
-    basis, radii, operators, train, _, avg = _prepare(config)
+    basis, radii, operators, train, _, avg, _ = _prepare(config)
     model = build_model(config, basis, radii, operators, avg).double()
     norms = set_statistics(model, train)
     batch = collate([train[0], train[0]], torch.float64)  # two structures, shifted differently

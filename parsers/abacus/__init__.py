@@ -3,7 +3,7 @@ eigenvalue references. See formats-abacus.md and docs/abacus.md."""
 
 from .csr import CsrFile, read_csr
 from .inputs import read_input, read_kpt, read_log, read_orb_header, read_stru
-from .run import detect, find_operator_files, read_radial_basis, read_run, read_run_references
+from .run import detect, find_operator_files, read_radial_basis, read_run, read_run_references, read_structure, radial_functions
 
 __all__ = [
     "CsrFile",
@@ -18,4 +18,6 @@ __all__ = [
     "read_run",
     "read_run_references",
     "read_radial_basis",
+    "read_structure",
+    "radial_functions",
 ]

@@ -177,6 +177,14 @@ def _read_run_log(run_dir: Path) -> LogInfo:
     return read_log(logs[0]) if logs else LogInfo()
 
 
+def read_structure(run_dir: str | os.PathLike) -> tuple[ase.Atoms, tuple[str, ...]]:
+    """The structure (atoms wrapped into the cell, Angstrom) and species labels of an ABACUS
+    input or run directory, from its STRU (and INPUT's ``stru_file`` / ``latname``)."""
+    run_dir = Path(run_dir)
+    params = read_input(run_dir / "INPUT") if (run_dir / "INPUT").is_file() else {}
+    return _structure(run_dir, _read_run_stru(run_dir, params), [])
+
+
 def _read_run_stru(run_dir: Path, params: dict[str, str]) -> Stru | None:
     name = params.get("stru_file", "STRU")
     path = run_dir / name
@@ -242,7 +250,7 @@ def _basis(run_dir, stru, species, params, log: LogInfo, orbital_dir) -> tuple[B
         found = _find_orb(named.get(label), label, folders)
         if found is not None:
             element, zetas = read_orb_header(found)
-            files[label] = os.fspath(found)
+            files[label] = os.fspath(found.resolve())  # absolute: used again after conversion
         elif label in log.zetas:
             element, zetas = _element_of(label), log.zetas[label]
         else:
@@ -341,12 +349,16 @@ def read_radial_basis(record: Record) -> dict[str, list[RadialFunction]]:
     missing = [sb.label for sb in record.basis.species if sb.label not in record.source.basis_files]
     if missing:
         raise MissingInputError(record.source.path, f"no .orb file known for species {', '.join(missing)}")
-    out = {}
-    for label, path in record.source.basis_files.items():
-        _, shells, dr = read_orb_radials(path)
-        # Bohr -> Angstrom: r scales by a, and f by a^(-3/2) to keep int f^2 r^2 dr = 1.
-        a = BOHR_TO_ANG_ABACUS
-        out[label] = [RadialFunction(l, dr * a, f * a**-1.5) for l, f in shells]
-        if [f.l for f in out[label]] != list(record.basis[label].ls):
-            raise FileFormatError(path, f"radial shells {[f.l for f in out[label]]} differ from the basis of {label}")
+    return {label: radial_functions(path, record.basis[label]) for label, path in record.source.basis_files.items()}
+
+
+def radial_functions(path: str | os.PathLike, species: SpeciesBasis) -> list[RadialFunction]:
+    """The radial functions of a ``.orb`` file (Angstrom units), checked against the shells
+    of ``species``."""
+    _, shells, dr = read_orb_radials(path)
+    # Bohr -> Angstrom: r scales by a, and f by a^(-3/2) to keep int f^2 r^2 dr = 1.
+    a = BOHR_TO_ANG_ABACUS
+    out = [RadialFunction(l, dr * a, f * a**-1.5) for l, f in shells]
+    if [f.l for f in out] != list(species.ls):
+        raise FileFormatError(path, f"radial shells {[f.l for f in out]} differ from the basis of {species.label}")
     return out

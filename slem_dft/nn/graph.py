@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from ase.neighborlist import primitive_neighbor_list
 
-__all__ = ["build_graph", "hermitian_half", "collate"]
+__all__ = ["build_graph", "edge_index", "hermitian_half", "collate"]
 
 
 def hermitian_half(src: np.ndarray, dst: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -27,6 +27,27 @@ def hermitian_half(src: np.ndarray, dst: np.ndarray, shift: np.ndarray) -> np.nd
     first = np.argmax(nonzero, axis=1)
     sign = np.sign(shift[np.arange(len(shift)), first])
     return (src < dst) | ((src == dst) & (sign > 0))
+
+
+def edge_index(src: np.ndarray, dst: np.ndarray, shift: np.ndarray, q_src: np.ndarray, q_dst: np.ndarray,
+               q_shift: np.ndarray) -> np.ndarray:
+    """(Q,) int64 index of each queried edge (q_src, q_dst, q_shift) among the edges
+    (src, dst, shift), or -1 where it is absent. Vectorised: one integer key per edge."""
+    if len(src) == 0 or len(q_src) == 0:
+        return np.full(len(q_src), -1, dtype=np.int64)
+    width = int(max(np.abs(shift).max(), np.abs(q_shift).max())) * 2 + 1
+    n = int(max(src.max(), dst.max(), q_src.max(), q_dst.max())) + 1
+
+    def key(i, j, r):
+        r = r + width // 2
+        return ((i.astype(np.int64) * n + j) * width + r[:, 0]) * width * width + r[:, 1] * width + r[:, 2]
+
+    keys = key(src, dst, shift)
+    order = np.argsort(keys, kind="stable")
+    queries = key(q_src, q_dst, q_shift)
+    pos = np.clip(np.searchsorted(keys[order], queries), 0, len(keys) - 1)
+    found = keys[order][pos] == queries
+    return np.where(found, order[pos], -1)
 
 
 def build_graph(atoms: ase.Atoms, species: np.ndarray, radii: np.ndarray) -> dict[str, np.ndarray]:
@@ -58,9 +79,7 @@ def build_graph(atoms: ase.Atoms, species: np.ndarray, radii: np.ndarray) -> dic
     src, dst, shift, cutoff = src[keep], dst[keep], shift[keep].astype(np.int64), cutoff[keep]
     order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], dst, src))  # deterministic edge order
     src, dst, shift, cutoff = src[order], dst[order], shift[order], cutoff[order]
-    index = {key: e for e, key in enumerate(zip(src.tolist(), dst.tolist(), map(tuple, shift.tolist())))}
-    reverse = np.array([index[(j, i, (-a, -b, -c))] for i, j, (a, b, c) in
-                        zip(src.tolist(), dst.tolist(), shift.tolist())], dtype=np.int64)
+    reverse = edge_index(src, dst, shift, dst, src, -shift)
     return {
         "positions": np.asarray(atoms.positions, dtype=np.float64), "cell": cell, "species": species,
         "edge_src": src.astype(np.int64), "edge_dst": dst.astype(np.int64), "edge_shift": shift,
@@ -84,7 +103,7 @@ def collate(graphs: Sequence[dict[str, np.ndarray]], dtype: torch.dtype = torch.
         for key, value in graph.items():
             if key in ("edge_src", "edge_dst"):
                 value = value + n_nodes
-            elif key in ("half", "reverse"):
+            elif key in ("half", "reverse", "edge_active"):
                 value = value + n_edges
             elif key == "cell":
                 value = value[None]

@@ -6,6 +6,11 @@ Strict locality (2.7): the hidden pair state V_ij reads n_i, x_ij and the geomet
 only, the node message m_ij is built from n_i and V_ij, and n_j enters the edge stream e_ij
 alone, which is never aggregated back. So at any depth n_i depends on the atoms within the
 cutoff of i, and e_ij on those within the cutoff of i or of j.
+
+That is what lets inference split over atoms (slem-model.md 5): a batch may name, in
+``edge_active``, the only edges whose edge stream is wanted (the predicted blocks and their
+partners); node states then need the complete stars of the end atoms of those edges and
+nothing beyond, see :mod:`slem_dft.nn.chunks`.
 """
 
 from __future__ import annotations
@@ -109,10 +114,11 @@ class SLEMLayer(torch.nn.Module):
         self.latent = mlp([2 * n_species + latent_dim + len(self.hid_scalars), latent_dim, latent_dim])
 
     def forward(self, n, v, e, x, graph: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n (nodes, in), v, e (E, in), x (E, latent) -> updated (n, v, e, x) in
+        """n (nodes, in), v (E, in), e (A, in), x (E, latent) -> updated (n, v, e, x) in
         ``irreps_hidden``. ``graph`` holds src, dst, u, onehot_src, onehot_dst, frame,
-        inv_sqrt_navg."""
-        src, dst = graph["src"], graph["dst"]
+        inv_sqrt_navg, and ``active`` (the A edges with an edge stream; ``slice(None)`` for all)
+        with their ``frame_active``."""
+        src, dst, active = graph["src"], graph["dst"], graph["active"]
         a_old, a_new = self.alpha_old, self.alpha_new
         n_bar = self.sln_n(n)
         # (b) hidden update: n_i, V_ij, x_ij only (never n_j)
@@ -123,9 +129,11 @@ class SLEMLayer(torch.nn.Module):
         v = a_new * self.scale_h(v_hat, ln_x) + a_old * self.res_v(v)
         x = a_new * x_new + a_old * x
         v_bar = self.sln_v(v)
-        # (c) edge update: n_i, V_ij, n_j
-        e_hat = self.so2_e(torch.cat([n_bar[src], v_bar, n_bar[dst]], dim=1), graph["frame"], x)
-        e = a_new * self.scale_e(e_hat, x) + a_old * self.res_e(e)
+        # (c) edge update: n_i, V_ij, n_j, on the active edges only
+        x_a = x[active]
+        e_hat = self.so2_e(torch.cat([n_bar[src[active]], v_bar[active], n_bar[dst[active]]], dim=1),
+                           graph["frame_active"], x_a)
+        e = a_new * self.scale_e(e_hat, x_a) + a_old * self.res_e(e)
         # (d) node update: messages from n_i and V_ij
         m = self.scale_n(self.so2_n(torch.cat([n_bar[src], v_bar], dim=1), graph["frame"], x), x)
         n = a_new * scatter_sum(m, src, n.shape[0]) * graph["inv_sqrt_navg"] + a_old * self.res_n(n)
@@ -133,10 +141,24 @@ class SLEMLayer(torch.nn.Module):
 
 
 def _hermitian_average(edge_irreps: BlockIrreps, features: torch.Tensor, half: torch.Tensor,
-                       reverse: torch.Tensor) -> torch.Tensor:
-    """Blocks of the half edges from both directions: B_ij(R) = (P_ij(R) + P_ji(-R)^T) / 2."""
-    forward, backward = edge_irreps.to_blocks(features[half]), edge_irreps.to_blocks(features[reverse[half]])
+                       partner: torch.Tensor) -> torch.Tensor:
+    """Blocks of the half edges from both directions: B_ij(R) = (P_ij(R) + P_ji(-R)^T) / 2;
+    ``half`` and ``partner`` (H,) index the rows of ``features`` of (i, j, R) and (j, i, -R)."""
+    forward, backward = edge_irreps.to_blocks(features[half]), edge_irreps.to_blocks(features[partner])
     return 0.5 * (forward + backward.transpose(-1, -2))
+
+
+def _active_rows(active: torch.Tensor | slice, half: torch.Tensor, partner: torch.Tensor,
+                 n_edges: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``half`` and ``partner`` edges among the ``active`` ones."""
+    if isinstance(active, slice):
+        return half, partner
+    row = torch.full((n_edges,), -1, dtype=torch.long, device=half.device)
+    row[active] = torch.arange(len(active), device=half.device)
+    half_rows, partner_rows = row[half], row[partner]
+    if bool((half_rows < 0).any()) or bool((partner_rows < 0).any()):
+        raise ValueError("edge_active must hold every half edge and its reverse")
+    return half_rows, partner_rows
 
 
 class OperatorHead(torch.nn.Module):
@@ -153,14 +175,14 @@ class OperatorHead(torch.nn.Module):
         self.node_scale = ScaleShift(n_species, n_channels, node.irreps_out.dim)
         self.edge_scale = ScaleShift(n_species * n_species, n_channels, edge.irreps_out.dim)
 
-    def forward(self, n, e, node_types, edge_types, u, half, reverse) -> tuple[torch.Tensor, torch.Tensor]:
-        """Node features (nodes, hidden), edge features (E, hidden), species (nodes,), ordered
-        species pairs (E,), envelope (E,), half (H,), reverse (E,) -> onsite
+    def forward(self, n, e, node_types, edge_types, u, half, partner) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node features (nodes, hidden), edge features (A, hidden), species (nodes,), ordered
+        species pairs (A,), envelope (A,), half and partner (H,) rows of the A edges -> onsite
         (nodes, n_channels, N, N) and hopping (H, n_channels, N, N) blocks."""
         on = self.node_scale(self.node_linear(n).unflatten(1, (self.n_channels, -1)), node_types)
         hop = self.edge_scale(self.edge_linear(e).unflatten(1, (self.n_channels, -1)), edge_types)
         return self.node_irreps.to_blocks(on), _hermitian_average(self.edge_irreps, hop * u[:, None, None], half,
-                                                                   reverse)
+                                                                   partner)
 
 
 class OverlapHead(torch.nn.Module):
@@ -187,13 +209,13 @@ class OverlapHead(torch.nn.Module):
         self.node_scale = ScaleShift(n_species, 1, node.irreps_out.dim)
         self.edge_scale = ScaleShift(n_species * n_species, 1, edge.irreps_out.dim)
 
-    def forward(self, x0, vec, node_types, edge_types, u, half, reverse):
-        """Initial pair scalars (E, latent), edge vectors (E, 3), then as :class:`OperatorHead`."""
+    def forward(self, x0, vec, node_types, edge_types, u, half, partner):
+        """Initial pair scalars (A, latent), edge vectors (A, 3), then as :class:`OperatorHead`."""
         sh = o3.spherical_harmonics(list(range(self.lmax + 1)), vec, normalize=True)
         feats = torch.where(self.natural, self.radial(x0)[:, self.coef] * sh[:, self.sh_idx], 0.0)
         hop = self.edge_scale(feats[:, None], edge_types) * u[:, None, None]
         on = self.node_scale(feats.new_zeros(len(node_types), 1, self.node_irreps.irreps_out.dim), node_types)
-        return self.node_irreps.to_blocks(on), _hermitian_average(self.edge_irreps, hop, half, reverse)
+        return self.node_irreps.to_blocks(on), _hermitian_average(self.edge_irreps, hop, half, partner)
 
 
 class SLEM(torch.nn.Module):
@@ -214,7 +236,8 @@ class SLEM(torch.nn.Module):
 
     ``forward(batch)`` takes a :func:`slem_dft.nn.graph.collate` batch and returns
     ``{op: (onsite (nodes, ch, N, N), hopping (H, ch, N, N))}`` canonical padded blocks;
-    hopping blocks are those of ``batch["half"]``.
+    hopping blocks are those of ``batch["half"]``. An optional ``batch["edge_active"]`` (A,)
+    restricts the edge stream to those edges; it must hold every half edge and its reverse.
     """
 
     def __init__(self, basis: PaddedBasis, radii, operators: dict[str, int], channels: int = 16,
@@ -258,17 +281,22 @@ class SLEM(torch.nn.Module):
         dtype = vec.dtype
         u = self.envelope(2.0 * r / (self.radii[species[src]] + self.radii[species[dst]]))
         onehot = _species_onehot(species, self.n_species, dtype)
+        active = batch.get("edge_active", slice(None))
+        frame = EdgeFrame(vec, self.lmax)
         graph = {"src": src, "dst": dst, "u": u, "onehot_src": onehot[src], "onehot_dst": onehot[dst],
-                 "frame": EdgeFrame(vec, self.lmax), "inv_sqrt_navg": self.inv_sqrt_navg}
+                 "frame": frame, "active": active, "frame_active": frame.select(active),
+                 "inv_sqrt_navg": self.inv_sqrt_navg}
         sh = o3.spherical_harmonics(list(range(self.lmax + 1)), vec, normalize=True)
         pair_in = torch.cat([onehot[src], onehot[dst], self.radial(r)], dim=1)
         x0, v, e, n = self.init(pair_in, u, sh, src, len(species), self.inv_sqrt_navg)
+        e = e[active]
         x = x0
         for layer in self.layers:
             n, v, e, x = layer(n, v, e, x, graph)
-        edge_types = species[src] * self.n_species + species[dst]
+        half_rows, partner_rows = _active_rows(active, half, batch["reverse"][half], len(src))
+        edge_types = (species[src] * self.n_species + species[dst])[active]
         out = {}
         for op, head in self.heads.items():
-            inputs = (x0, vec) if op == "S" else (n, e)
-            out[op] = head(*inputs, species, edge_types, u, half, batch["reverse"])
+            inputs = (x0[active], vec[active]) if op == "S" else (n, e)
+            out[op] = head(*inputs, species, edge_types, u[active], half_rows, partner_rows)
         return out

@@ -39,6 +39,14 @@ class EdgeFrame:
         alpha, beta = edge_frame_angles(vectors)
         self.D = [wigner_D(l, alpha, beta) for l in range(lmax + 1)]  # (E, 2l+1, 2l+1) each
 
+    def select(self, index: torch.Tensor | slice) -> "EdgeFrame":
+        """The frames of a subset of the edges (``index`` into the E edges)."""
+        if isinstance(index, slice) and index == slice(None):
+            return self
+        frame = EdgeFrame.__new__(EdgeFrame)
+        frame.D = [d[index] for d in self.D]
+        return frame
+
     def _apply(self, x: torch.Tensor, irreps: o3.Irreps, transpose: bool) -> torch.Tensor:
         out = []
         for (mul, ir), sl in zip(irreps, irreps.slices()):
