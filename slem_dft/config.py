@@ -77,6 +77,8 @@ class TrainConfig:
     batch_size: int = _f(1, "structures per optimiser step")
     lr: float = _f(5e-3, "AdamW learning rate")
     weight_decay: float = _f(0.0, "AdamW weight decay")
+    lr_schedule: str = _f("plateau", "plateau (ReduceLROnPlateau on the validation loss) or cosine (from lr to "
+                                      "min_lr over the epochs)")
     lr_factor: float = _f(0.8, "ReduceLROnPlateau factor (on the validation loss)")
     lr_patience: int = _f(10, "ReduceLROnPlateau patience", "epochs")
     min_lr: float = _f(1e-6, "smallest learning rate")
@@ -100,6 +102,8 @@ class TrainConfig:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         if self.lr <= 0 or not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError("train.lr must be > 0 and train.ema_decay in [0, 1)")
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise ConfigError(f"train.lr_schedule must be plateau or cosine, got {self.lr_schedule!r}")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"train.dtype must be float32 or float64, got {self.dtype!r}")
         if self.device not in ("auto", "cpu", "cuda"):

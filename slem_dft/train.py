@@ -14,6 +14,7 @@ import torch
 
 from . import __version__
 from .config import FitConfig
+from .distributed import World, world_from_env
 from .domain import TrainingDomain, radials_of
 from .errors import ConfigError
 from .nn.blocks import _copy_index, scalar_indices, scatter_sum
@@ -202,10 +203,12 @@ def _prepare(config: FitConfig):
     return basis, radii, operators, train, val, avg, domain
 
 
-def _device(config: FitConfig) -> torch.device:
-    if config.train.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.train.device)
+def _scheduler(optimizer, config: FitConfig):
+    t = config.train
+    if t.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t.epochs, eta_min=t.min_lr)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=t.lr_factor, patience=t.lr_patience,
+                                                      min_lr=t.min_lr)
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
@@ -214,12 +217,16 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device, onsite_shift: bool = False) -> dict:
+def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device, onsite_shift: bool = False,
+             world: World | None = None) -> dict:
     """Validation loss and MAE per operator (H in meV, up to mu* S with ``onsite_shift``) over
-    valid elements."""
-    loss, sums, counts = 0.0, {}, {}
+    valid elements; with several processes each takes every size-th sample and the sums are
+    pooled, so all see the same numbers."""
+    world = world or World()
+    ops = list(model.heads)
+    loss, sums, counts = 0.0, dict.fromkeys(ops, 0.0), dict.fromkeys(ops, 0)
     with torch.no_grad():
-        for sample in samples:
+        for sample in samples[world.rank::world.size]:
             batch = collate([sample], dtype, device)
             out = model(batch)
             loss += float(operator_loss(model, out, batch, norms, onsite_shift))
@@ -227,10 +234,13 @@ def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device, onsit
             for op, preds in out.items():
                 for pred, target, mask in zip(preds, targets[op], _element_masks(model, batch)):
                     err = (pred - target)[mask.expand_as(pred)].abs()
-                    sums[op] = sums.get(op, 0.0) + float(err.sum()) * _UNIT[op]
-                    counts[op] = counts.get(op, 0) + err.numel()
+                    sums[op] += float(err.sum()) * _UNIT[op]
+                    counts[op] += err.numel()
+    pooled = world.sum([loss, *sums.values(), *counts.values()], device)
+    loss, sums, counts = pooled[0], pooled[1:1 + len(ops)], pooled[1 + len(ops):]
     names = {"H": "h_mae_meV", "S": "s_mae", "DM": "dm_mae"}
-    return {"val_loss": loss / max(len(samples), 1), **{names[op]: sums[op] / counts[op] for op in sums}}
+    return {"val_loss": loss / max(len(samples), 1),
+            **{names[op]: total / count for op, total, count in zip(ops, sums, counts) if count}}
 
 
 class _EMA:
@@ -246,14 +256,18 @@ class _EMA:
 
 
 
-def _train_epoch(model, ema, optimizer, samples, norms, config, generator, dtype, device) -> float:
-    """One pass in a seeded random order; returns the mean training loss."""
+def _train_epoch(model, ema, optimizer, samples, norms, config, generator, dtype, device,
+                 world: World | None = None) -> float:
+    """One pass in a seeded random order (this process's shard of it); gradients averaged over
+    the processes before each step. Returns the mean training loss over all processes."""
+    world = world or World()
     model.train()
-    order = torch.randperm(len(samples), generator=generator).tolist()
+    order = world.shard(torch.randperm(len(samples), generator=generator).tolist())
     batches = [order[k:k + config.train.batch_size] for k in range(0, len(order), config.train.batch_size)]
+    parameters = list(model.parameters())
     total = 0.0
     bar = None
-    if config.train.progress:
+    if config.train.progress and world.is_root:
         from tqdm import tqdm
         bar = tqdm(batches, leave=False, desc="train")
     for n, idx in enumerate(bar if bar is not None else batches, 1):
@@ -261,14 +275,16 @@ def _train_epoch(model, ema, optimizer, samples, norms, config, generator, dtype
         loss = operator_loss(model, model(batch), batch, norms, config.train.onsite_shift)
         optimizer.zero_grad()
         loss.backward()
+        world.average_gradients(parameters)
         if config.train.clip_grad:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad)
+            torch.nn.utils.clip_grad_norm_(parameters, config.train.clip_grad)
         optimizer.step()
         ema.update(model)
         total += float(loss.detach())
         if bar is not None:
             bar.set_postfix(loss=f"{total / n:.4g}")
-    return total / len(batches)
+    total, steps = world.sum([total, len(batches)], device)
+    return total / steps
 
 
 def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, echo=print) -> list[dict]:
@@ -277,22 +293,28 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
     With ``resume`` the run continues from ``last.pt`` (written at the end of every epoch with
     the weights, EMA, optimiser, schedule and random states), so a killed run continues exactly
     as if it had not stopped. Returns the per-epoch metrics."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    world = world_from_env(config.train.device)
+    try:
+        return _fit(config, Path(out_dir), resume, echo if world.is_root else (lambda *_: None), world)
+    finally:
+        world.close()
+
+
+def _fit(config: FitConfig, out: Path, resume: bool, echo, world: World) -> list[dict]:
+    if world.is_root:
+        out.mkdir(parents=True, exist_ok=True)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     dtype = {"float32": torch.float32, "float64": torch.float64}[config.train.dtype]
-    device = _device(config)
-    torch.manual_seed(config.train.seed)
+    device = world.device(config.train.device)
+    torch.manual_seed(config.train.seed)  # the same initial weights in every process
     basis, radii, operators, train, val, avg, domain = _prepare(config)
     model = build_model(config, basis, radii, operators, avg)
     norms = set_statistics(model, train)
     model = model.to(dtype=dtype, device=device)
     ema = _EMA(model, config.train.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.train.lr_factor,
-                                                           patience=config.train.lr_patience,
-                                                           min_lr=config.train.min_lr)
+    scheduler = _scheduler(optimizer, config)
     generator = torch.Generator().manual_seed(config.train.seed)
     history, best, start = [], float("inf"), 0
     if resume and (out / "last.pt").exists():
@@ -311,13 +333,20 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
     started = time.perf_counter()
     for epoch in range(start + 1, config.train.epochs + 1):
         t0 = time.perf_counter()
-        train_loss = _train_epoch(model, ema, optimizer, train, norms, config, generator, dtype, device)
-        metrics = _metrics(ema.model, val or train, norms, dtype, device, config.train.onsite_shift)
-        scheduler.step(metrics["val_loss"])
+        train_loss = _train_epoch(model, ema, optimizer, train, norms, config, generator, dtype, device, world)
+        metrics = _metrics(ema.model, val or train, norms, dtype, device, config.train.onsite_shift, world)
+        scheduler.step(*([metrics["val_loss"]] if config.train.lr_schedule == "plateau" else []))
         row = {"epoch": epoch, "train_loss": train_loss, **metrics, "lr": optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - t0}
         history.append(row)
         echo("  ".join(f"{k} {row[k]:.5g}" if isinstance(row[k], float) else f"{k} {row[k]}" for k in header))
+        out_of_time = bool(config.train.max_minutes) and time.perf_counter() - started > 60.0 * config.train.max_minutes
+        out_of_time = world.sum([float(out_of_time)], device)[0] > 0  # every process stops at the same epoch
+        if not world.is_root:
+            best = min(best, metrics["val_loss"])
+            if out_of_time:
+                break
+            continue
         with open(out / "metrics.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
             writer.writeheader()
@@ -334,9 +363,12 @@ def fit(config: FitConfig, out_dir: str | os.PathLike, resume: bool = False, ech
             best = metrics["val_loss"]
             _save_atomic(checkpoint, out / "best.pt")
         _save_atomic(checkpoint, out / "last.pt")
-        if config.train.max_minutes and time.perf_counter() - started > 60.0 * config.train.max_minutes:
+        if out_of_time:
             echo(f"stopping after epoch {epoch}: train.max_minutes = {config.train.max_minutes} reached")
             break
+    drift = world.check_in_sync(list(model.parameters()))
+    if drift != 0.0:
+        raise RuntimeError(f"training processes drifted apart (largest weight difference {drift:g})")
     return history
 
 

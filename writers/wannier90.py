@@ -72,15 +72,18 @@ def wigner_seitz(cell: np.ndarray, mesh: Sequence[int]) -> tuple[np.ndarray, np.
     candidates = np.stack(np.meshgrid(*search, indexing="ij"), axis=-1).reshape(-1, 3)
     shifts = np.stack(np.meshgrid(*[np.arange(-_WS_SEARCH - 1, _WS_SEARCH + 2)] * 3, indexing="ij"),
                       axis=-1).reshape(-1, 3) * mesh
-    diff = candidates[:, None, :] - shifts[None, :, :]
-    dist = np.einsum("rsi,ij,rsj->rs", diff, metric, diff)
-    nearest = dist.min(axis=1)
     origin = np.flatnonzero(np.all(shifts == 0, axis=1))[0]
-    keep = np.abs(dist[:, origin] - nearest) < _WS_TOL**2
-    ndegen = np.sum(np.abs(dist[keep] - nearest[keep, None]) < _WS_TOL**2, axis=1)
+    irvec, ndegen = [], []
+    for start in range(0, len(candidates), 4096):  # chunks bound the (chunk, shifts) distance table
+        diff = candidates[start:start + 4096, None, :] - shifts[None, :, :]
+        dist = np.einsum("rsi,ij,rsj->rs", diff, metric, diff)
+        close = np.abs(dist - dist.min(axis=1, keepdims=True)) < _WS_TOL**2
+        irvec.append(candidates[start:start + 4096][close[:, origin]])
+        ndegen.append(close[close[:, origin]].sum(axis=1))
+    irvec, ndegen = np.concatenate(irvec), np.concatenate(ndegen)
     if not math.isclose(np.sum(1.0 / ndegen), float(np.prod(mesh)), rel_tol=1e-9):
         raise ArithmeticError(f"Wigner-Seitz weights sum to {np.sum(1.0 / ndegen)}, not {np.prod(mesh)}")
-    return candidates[keep], ndegen
+    return irvec, ndegen
 
 
 def _inverse_sqrt(s: np.ndarray) -> np.ndarray:
@@ -126,15 +129,18 @@ def orthogonal_hr(record: Record, mesh: Sequence[int] | None = None,
     S = BlochSum(record.operators["S"], record.orbital_counts)
     expand = spinor and record.operators["S"].spin != "spinor"
     irvec, ndegen = wigner_seitz(record.atoms.cell.array, mesh)
-    axes = [np.arange(m) / m for m in mesh]
-    kpoints = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    ham = np.zeros((len(irvec), n, n), dtype=np.complex128)
-    for k in kpoints:
+    # H_orth(k) on the whole mesh, then one FFT over the k axes: sum_k exp(-i 2 pi k.R) / N_k
+    # depends on R modulo the mesh only, so each Wigner-Seitz R reads its residue class.
+    grid = np.empty((*mesh, n, n), dtype=np.complex128)
+    for index in np.ndindex(*mesh):
+        k = np.array(index) / np.array(mesh)
         s = (spin_expand(S(k)) if expand else S(k)).toarray()
         root = _inverse_sqrt(s)
         h_orth = root @ H(k, channel).toarray() @ root
-        phase = np.exp(-2j * np.pi * (irvec @ k)) / len(kpoints)
-        ham += phase[:, None, None] * (0.5 * (h_orth + h_orth.conj().T))[None]
+        grid[index] = 0.5 * (h_orth + h_orth.conj().T)
+    grid = np.fft.fftn(grid, axes=(0, 1, 2)) / np.prod(mesh)
+    residue = np.mod(irvec, mesh)
+    ham = grid[residue[:, 0], residue[:, 1], residue[:, 2]]
     return irvec, ndegen, ham
 
 
