@@ -36,24 +36,24 @@ from .kspace import DENSE_LIMIT, BlochSum, spin_expand
 from .reference import BandReference
 
 __all__ = [
-    "KPath",
-    "seekpath_kpath",
-    "high_symmetry_points",
-    "parse_kpath",
-    "reference_kpath",
+    "BandComparison",
     "BandSolver",
     "Bands",
+    "KPath",
+    "compare_bands",
     "compute_bands",
     "default_kmesh",
-    "kmesh",
     "fermi_level",
-    "BandComparison",
-    "compare_bands",
-    "write_dat",
-    "read_dat",
-    "plot_bands",
+    "high_symmetry_points",
+    "kmesh",
     "load_structure",
+    "parse_kpath",
+    "plot_bands",
+    "read_dat",
+    "reference_kpath",
     "run_bands",
+    "seekpath_kpath",
+    "write_dat",
 ]
 
 #: Symmetry tolerance (Angstrom) for finding the standard path: DFT geometries carry noise.
@@ -247,7 +247,7 @@ def _ldl_inertia_and_solver(a: sp.csc_matrix) -> tuple[int, Callable[[np.ndarray
     from one SuperLU factorisation with a symmetric permutation and diagonal pivots: then
     a = P^T L D L^H P with D = diag(U), whose signs are the inertia (Sylvester)."""
     lu = scipy.sparse.linalg.splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                                  options=dict(SymmetricMode=True))
+                                  options={"SymmetricMode": True})
     if not np.array_equal(lu.perm_r, lu.perm_c):
         raise ArithmeticError("SuperLU pivoted off the diagonal: the inertia count is not valid")
     return int(np.sum(lu.U.diagonal().real < 0)), lu.solve
@@ -481,7 +481,7 @@ def write_dat(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy:
     """Columns: distance (1/Angstrom), k1 k2 k3 (reduced), then per spin channel the absolute
     index of its first band and its energies (eV); E_F in the header."""
     path = Path(path)
-    n_ch, n_k, n_b = bands.energies.shape
+    n_ch, _n_k, n_b = bands.energies.shape
     columns = [kpath.distance[:, None], kpath.kpoints]
     for c in range(n_ch):
         columns += [bands.first[c][:, None], bands.energies[c]]
@@ -614,9 +614,9 @@ class BandsReport:
     n_kpoints: int
 
     def to_dict(self) -> dict:
-        out = dict(files=[os.fspath(p) for p in self.files], fermi_energy=self.fermi_energy,
-                   fermi_source=self.fermi_source, reference=self.reference, solver=self.solver,
-                   n_kpoints=self.n_kpoints, comparison=None)
+        out = {"files": [os.fspath(p) for p in self.files], "fermi_energy": self.fermi_energy,
+                   "fermi_source": self.fermi_source, "reference": self.reference, "solver": self.solver,
+                   "n_kpoints": self.n_kpoints, "comparison": None}
         if self.comparison is not None:
             out["comparison"] = self.comparison.__dict__
         return out

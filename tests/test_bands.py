@@ -182,8 +182,8 @@ def test_fermi_level_from_h_s_and_electron_count(case, gamma_centred, smearing, 
     ef = fermi_level(record, (10, 10, 10), smearing, method, gamma_centred)
     print(f"{case}: E_F {ef:.8f} eV vs stored {record.fermi_energy:.8f} eV: {1e3 * (ef - record.fermi_energy):.2e} meV")
     assert abs(ef - record.fermi_energy) < 1e-5
-    for wrong in (dict(smearing=3 * smearing), dict(gamma_centred=not gamma_centred)):
-        options = dict(smearing=smearing, method=method, gamma_centred=gamma_centred) | wrong
+    for wrong in ({"smearing": 3 * smearing}, {"gamma_centred": not gamma_centred}):
+        options = {"smearing": smearing, "method": method, "gamma_centred": gamma_centred} | wrong
         assert abs(fermi_level(record, (10, 10, 10), **options) - record.fermi_energy) > 1e-5
 
 

@@ -38,7 +38,7 @@ from slem_dft.data import Record
 from slem_dft.errors import ConfigError, MissingInputError
 from slem_dft.kspace import BlochSum, spin_expand
 
-__all__ = ["MAX_ORBITALS", "minimum_mesh", "wigner_seitz", "orthogonal_hr", "hr_text", "write_hr"]
+__all__ = ["MAX_ORBITALS", "hr_text", "minimum_mesh", "orthogonal_hr", "wigner_seitz", "write_hr"]
 
 #: Largest num_wann written: every k-point needs dense n x n matrices and the file holds
 #: nrpts * n^2 lines (1000 orbitals on a 5x5x5 mesh: 1.5e8 lines, 8 GB of text).
