@@ -53,6 +53,7 @@ def _config(args, train: Path, val: Path) -> FitConfig:
         "data": {"stores": [str(train)], "val_stores": [str(val)], "operators": args.operators},
         "model": model,
         "train": {"epochs": args.epochs, "max_minutes": args.minutes, "lr": args.lr, "lr_patience": args.patience,
+                  "lr_schedule": args.schedule,
                   "lr_factor": 0.8, "ema_decay": args.ema, "batch_size": 1, "threads": args.threads,
                   "onsite_shift": args.onsite_shift, "progress": False, "seed": args.seed}})
 
@@ -120,6 +121,8 @@ def main() -> None:
     parser.add_argument("--env", type=int, default=8)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--patience", type=int, default=10, help="plateau patience (epochs)")
+    parser.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau",
+                        help="lr schedule; cosine decays over --epochs (set it to what fits in --minutes)")
     parser.add_argument("--ema", type=float, default=0.99)
     parser.add_argument("--onsite-shift", action="store_true")
     parser.add_argument("--threads", type=int, default=2)

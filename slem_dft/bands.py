@@ -13,6 +13,7 @@ lowest, so reference band n is compared with computed band n (see :func:`compare
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import scipy.sparse.linalg
 import scipy.special
 from threadpoolctl import threadpool_limits
 
+from .atomic import atomic_write
 from .data import Record
 from .errors import ConfigError, MissingInputError
 from .kspace import DENSE_LIMIT, BlochSum, spin_expand
@@ -489,7 +491,9 @@ def write_dat(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy:
     header = (f"slem-dft bands\nE_F = {fermi_energy:.10f} eV\nchannels = {n_ch}  bands = {n_b}  solver = {bands.solver}\n"
               f"labels = {labels}\n"
               "columns: distance(1/Angstrom) k1 k2 k3 (reduced), then per channel: first_band energies(eV)...")
-    np.savetxt(path, np.hstack(columns), fmt="%.10f", header=header)
+    text = io.StringIO()
+    np.savetxt(text, np.hstack(columns), fmt="%.10f", header=header)
+    atomic_write(path, text.getvalue())
     return path
 
 
@@ -554,8 +558,10 @@ def plot_bands(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format="png")
     plt.close(fig)
+    atomic_write(Path(path), image.getvalue())
     return Path(path)
 
 
@@ -680,5 +686,5 @@ def run_bands(structure: str | os.PathLike, output: str | os.PathLike, *, index:
                          bands.solver, len(path.kpoints))
     json_path = output.with_name(output.name + ".json")
     report.files.append(json_path)
-    json_path.write_text(json.dumps(report.to_dict(), indent=2))
+    atomic_write(json_path, json.dumps(report.to_dict(), indent=2))
     return report

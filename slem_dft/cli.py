@@ -13,10 +13,10 @@ from . import __version__
 from ._cli_common import CONTEXT as _CONTEXT
 from ._cli_common import errors_to_exit as _errors_to_exit
 from ._cli_common import label_assignments as _assignments
+from .cli_bands import bands as _bands
 from .cli_model import evaluate as _evaluate
 from .cli_model import fit as _fit
 from .cli_predict import predict as _predict
-from .cli_bands import bands as _bands
 
 OPERATOR_CHOICES = ("H", "S", "DM")
 

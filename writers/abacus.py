@@ -18,6 +18,7 @@ from pathlib import Path
 import ase.data
 import numpy as np
 
+from slem_dft.atomic import atomic_write
 from slem_dft.conventions import orbital_map
 from slem_dft.data import BlockMatrix, Record, SpeciesBasis
 from slem_dft.errors import ConventionError, MissingInputError
@@ -197,15 +198,6 @@ def _header(record: Record, operator: str, spin_index: int, n_orb: int, n_r: int
     return "\n".join(lines) + "\n" + _BANNER + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_csr(directory: str | os.PathLike, record: Record, operator: str) -> list[Path]:
     """Write one operator as ABACUS new-layout CSR file(s) (two for collinear spin); returns
     the paths. H goes out in Ry, S and DM as they are."""
@@ -214,7 +206,7 @@ def write_csr(directory: str | os.PathLike, record: Record, operator: str) -> li
     paths = []
     for spin in spins:
         path = Path(directory) / CSR_NAMES[operator].format(spin=spin)
-        _atomic_write(path, csr_text(record, operator, spin))
+        atomic_write(path, csr_text(record, operator, spin))
         paths.append(path)
     return paths
 
@@ -282,11 +274,11 @@ def write_inputs(
     if pseudopotentials:
         names = {label: Path(name).name for label, (name, _) in orbitals.items()}
         stru = directory / "STRU"
-        _atomic_write(stru, stru_text(record, pseudopotentials, names))
+        atomic_write(stru, stru_text(record, pseudopotentials, names))
         paths.append(stru)
     lines = ["# INPUT lines for ABACUS to start from these files (slem-dft export)",
              f"init_chg        {init}", "read_file_dir   ./", f"nspin           {record.nspin}",
              "basis_type      lcao"]
     note = directory / "INPUT.slem-dft"
-    _atomic_write(note, "\n".join(lines) + "\n")
+    atomic_write(note, "\n".join(lines) + "\n")
     return paths + [note]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from slem_dft.atomic import atomic_write
 from slem_dft.conventions import inverse_orbital_map
 from slem_dft.data import BlockMatrix, Record, SpeciesBasis
 from slem_dft.errors import ConfigError, ConventionError, MissingInputError
@@ -233,15 +234,6 @@ def _input_text(record: Record, name: str, orbitals: Mapping[str, tuple[str, Spe
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_restart(
     directory: str | os.PathLike,
     record: Record,
@@ -273,6 +265,6 @@ def write_restart(
     (directory / f"{name}_rst").mkdir(parents=True, exist_ok=True)
     paths = []
     for relative, data in contents.items():
-        _atomic_write(directory / relative, data)
+        atomic_write(directory / relative, data)
         paths.append(directory / relative)
     return paths

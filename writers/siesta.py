@@ -35,6 +35,7 @@ from slem_dft.parsers.siesta.ion import IonFile, check_basis
 from slem_dft.parsers.siesta.run import unit_constants
 from slem_dft.parsers.siesta.sparse import canonical_isc_off
 
+from slem_dft.atomic import atomic_write
 from slem_dft.conventions import orbital_map
 from slem_dft.data import BlockMatrix, Record
 from slem_dft.errors import ConventionError, MissingInputError, SlemDFTWarning
@@ -444,15 +445,6 @@ def fdf_text(record: Record, label: str, nspin: int, operators: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _check(record: Record, operators: Sequence[str], ions: Mapping[str, IonFile] | None) -> None:
     """Refuse what SIESTA could not read back (before anything is written)."""
     missing = [op for op in operators if op not in record.operators]
@@ -508,6 +500,6 @@ def write_inputs(directory: str | os.PathLike, record: Record, operators: Sequen
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, payload in files.items():
-        _atomic_write(directory / name, payload)
+        atomic_write(directory / name, payload)
         paths.append(directory / name)
     return paths

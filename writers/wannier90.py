@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
+from slem_dft.atomic import atomic_write
 from slem_dft.data import Record
 from slem_dft.errors import ConfigError, MissingInputError
 from slem_dft.kspace import BlochSum, spin_expand
@@ -174,6 +175,6 @@ def write_hr(folder: str | os.PathLike, record: Record, mesh: Sequence[int] | No
     written = []
     for channel, name in enumerate(names):
         path = folder / name
-        path.write_text(hr_text(*orthogonal_hr(record, mesh, channel)))
+        atomic_write(path, hr_text(*orthogonal_hr(record, mesh, channel)))
         written.append(path)
     return written

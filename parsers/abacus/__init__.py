@@ -3,7 +3,15 @@ eigenvalue references. See formats-abacus.md and docs/abacus.md."""
 
 from .csr import CsrFile, read_csr
 from .inputs import read_input, read_kpt, read_log, read_orb_header, read_stru
-from .run import detect, find_operator_files, read_radial_basis, read_run, read_run_references, read_structure, radial_functions
+from .run import (
+    detect,
+    find_operator_files,
+    radial_functions,
+    read_radial_basis,
+    read_run,
+    read_run_references,
+    read_structure,
+)
 
 __all__ = [
     "CsrFile",

@@ -21,8 +21,17 @@ import torch
 from e3nn import o3
 
 from ..errors import ConfigError
-from .blocks import (BesselBasis, ElementScale, GatedSO2, PolynomialEnvelope, SeparableLayerNorm, mlp,
-                     residual_weights, scalar_indices, scatter_sum)
+from .blocks import (
+    BesselBasis,
+    ElementScale,
+    GatedSO2,
+    PolynomialEnvelope,
+    SeparableLayerNorm,
+    mlp,
+    residual_weights,
+    scalar_indices,
+    scatter_sum,
+)
 from .irreps import BlockIrreps, PaddedBasis
 from .so2 import EdgeFrame
 
