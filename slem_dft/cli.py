@@ -141,13 +141,18 @@ def _export_targets() -> list[str]:
 @click.option("--system-name", default=None, help="OpenMX System.Name (default: that of the run the data came from).")
 @click.option("--system-label", default=None,
               help="SIESTA SystemLabel, the stem of the files (default: that of the run the data came from, else siesta).")
+@click.option("--renormalise-dm", is_flag=True, help="Scale the DM so that Tr(DM S) equals the electron count.")
 @_errors_to_exit
-def export(store, target, output, operators, index, pseudo, orbital, system_name, system_label):
-    """Write stored operators as files a DFT code reads back (SCF initial guess)."""
+def export(store, target, output, operators, index, pseudo, orbital, system_name, system_label, renormalise_dm):
+    """Write stored operators as files a DFT code reads back (SCF initial guess).
+
+    Before writing, operators are made hermitian, S(k) is checked to be positive definite
+    (replaced by the exact overlap when it is not and the basis files are known) and
+    Tr(DM S) is compared with the electron count."""
     from .export import export_store
 
-    written = export_store(store, target, output, operators, index, pseudopotentials=pseudo or None,
-                           orbitals=orbital or None, system_name=system_name,
+    written = export_store(store, target, output, operators, index, renormalise_dm, click.echo,
+                           pseudopotentials=pseudo or None, orbitals=orbital or None, system_name=system_name,
                            system_label=system_label)
     for path in written:
         click.echo(f"wrote {path}")

@@ -292,6 +292,24 @@ class BlockMatrix:
         dev = np.abs(mine - adjoint.values[:, present]).max(initial=0.0)
         return float(max(dev, np.abs(adjoint.values[:, ~present]).max(initial=0.0)))
 
+    def hermitised(self) -> "BlockMatrix":
+        """(O + O^dagger) / 2, sorted; a block whose partner is not stored counts the partner as
+        zero (so both appear, halved)."""
+        adjoint, partner = self.adjoint(), self._partner_index()
+        edge, local = self._value_edges()
+        present = partner[edge] >= 0
+        values = self.values.copy()
+        values[:, present] += adjoint.values[:, self.offsets[partner[edge[present]]] + local[present]]
+        values[:, present] *= 0.5
+        values[:, ~present] *= 0.5
+        out = BlockMatrix(self.edges, self.shapes, values, self.spin)
+        missing = partner < 0
+        if not missing.any():
+            return out.sorted()
+        extra = adjoint.select(missing)
+        return BlockMatrix(np.concatenate([out.edges, extra.edges]), np.concatenate([out.shapes, extra.shapes]),
+                           np.concatenate([out.values, 0.5 * extra.values], axis=1), self.spin).sorted()
+
     def _is_upper(self) -> np.ndarray:
         """Edges kept in the hermitian half: i < j, or i == j with R >= 0 lexicographically."""
         i, j, R = self.edges[:, 0], self.edges[:, 1], self.edges[:, 2:]

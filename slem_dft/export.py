@@ -90,10 +90,16 @@ def export_store(
     output: str | os.PathLike,
     operators: Sequence[str] = ("DM",),
     index: int | None = None,
+    renormalise_dm: bool = False,
+    echo=None,
     **options,
 ) -> list[Path]:
     """Write the files ``target`` reads for one structure of ``store`` (``index``) or for each
-    (into ``output/NNNNNN``); returns the files written. ``options`` as :func:`export_record`."""
+    (into ``output/NNNNNN``); returns the files written. Each record passes the physics guards
+    of :func:`slem_dft.guards.guard_for_export` first (their notes go to ``echo``).
+    ``options`` as :func:`export_record`."""
+    from .guards import guard_for_export
+
     if target not in _EXPORTERS:
         raise ConfigError(f"no writer for {target!r}; available: {', '.join(TARGETS)}")
     records = Store(store)
@@ -103,5 +109,9 @@ def export_store(
     written = []
     for n in picks:
         folder = Path(output) if index is not None or len(records) == 1 else Path(output) / f"{n:06d}"
-        written += export_record(records[n], target, folder, operators, **options)
+        record, notes = guard_for_export(records[n], renormalise_dm)
+        for note in notes:
+            if echo is not None:
+                echo(f"structure {n}: {note}")
+        written += export_record(record, target, folder, operators, **options)
     return written
