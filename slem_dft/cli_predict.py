@@ -24,7 +24,7 @@ __all__ = ["predict"]
 @click.option("--operators", default=None,
               help="Comma-separated operators [default: the model's, plus S when the radial orbitals are known].")
 @click.option("--basis-file", multiple=True, callback=_assignments,
-              help="LABEL=FILE radial orbitals (ABACUS .orb) for the exact overlap (repeat).")
+              help="LABEL=FILE radial orbitals (ABACUS .orb, SIESTA .ion.xml) for the exact overlap (repeat).")
 @click.option("--atoms-per-chunk", default=256, type=click.IntRange(1),
               help="Centre atoms per chunk: sets peak memory.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", help="Where the model runs.")

@@ -93,7 +93,7 @@ class Predictor:
     atoms_per_chunk
         Centre atoms per chunk (sets peak memory).
     basis_files
-        Species label -> radial-orbital file (ABACUS ``.orb``) for exact overlaps, overriding
+        Species label -> radial-orbital file (ABACUS ``.orb``, SIESTA ``.ion.xml``) for exact overlaps, overriding
         the radial functions kept in the checkpoint.
     """
 

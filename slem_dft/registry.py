@@ -74,7 +74,7 @@ def read_radial_basis(record: Record) -> dict:
 
 
 #: basis-file suffix -> code whose reader gives ``radial_functions(path, species_basis)``
-RADIAL_FILES = {".orb": "abacus"}
+RADIAL_FILES = {".orb": "abacus", ".xml": "siesta"}  # .xml: SIESTA's <label>.ion.xml
 
 
 def read_radial_file(path: str | os.PathLike, species: SpeciesBasis) -> list:

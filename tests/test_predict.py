@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from slem_dft.cli import main as cli_main
 from slem_dft.config import FitConfig
 from slem_dft.convert import convert_runs
-from slem_dft.errors import ConfigError, MissingInputError
+from slem_dft.errors import ConfigError, ConventionError, MissingInputError
 from slem_dft.nn.chunks import Chunking
 from slem_dft.nn.dataset import blocks_to_operator
 from slem_dft.nn.graph import build_graph, collate
@@ -190,3 +190,12 @@ def test_two_mpi_ranks_equal_one_process_bit_for_bit(model64, tmp_path):
         warnings.simplefilter("error")
         record = Store(tmp_path / "two.h5")[0]
     assert record.operators["H"].hermiticity_deviation() == 0.0
+
+
+def test_basis_files_must_match_the_model(model64, bundled, shared):
+    orb = bundled / "abacus" / "si8_dzp" / "Si_gga_8au_100Ry_2s2p1d.orb"
+    assert Predictor(model64, "cpu", basis_files={"Si": str(orb)}).overlap is not None
+    with pytest.raises(ConventionError, match="do not match"):
+        Predictor(model64, "cpu", basis_files={"Si": str(shared / "siesta" / "si_szp_kgrid" / "Si.ion.xml")})
+    with pytest.raises(ConfigError, match="not species of the model"):
+        Predictor(model64, "cpu", basis_files={"C": str(orb)})

@@ -3,7 +3,7 @@ STRUCT_OUT, XV, RUN.out, fdf). See formats-siesta.md and docs/siesta.md."""
 
 from .dm import DMFile, read_dm
 from .hsx import read_hsx
-from .ion import IonFile, find_ion_files, read_ion, read_radial_basis
+from .ion import IonFile, find_ion_files, radial_functions, read_ion, read_radial_basis
 from .references import eig_reference
 from .run import detect, find_files, read_run, read_run_references, unit_constants
 from .sparse import SparseMatrices
@@ -20,6 +20,7 @@ __all__ = [
     "read_dm",
     "read_hsx",
     "read_ion",
+    "radial_functions",
     "read_radial_basis",
     "read_run",
     "read_run_references",

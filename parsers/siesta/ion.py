@@ -20,14 +20,16 @@ import ase.data
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from slem_dft.data import Record, Shell
+from slem_dft.data import Record, Shell, SpeciesBasis
 from slem_dft.errors import ConventionError, FileFormatError, MissingInputError
 from slem_dft.overlap import RadialFunction
+from slem_dft.units import BOHR_TO_ANG_SIESTA5
 
 from .._text import open_text
 from .run import unit_constants
 
-__all__ = ["IonFile", "IonOrbital", "check_basis", "find_ion_files", "radial_function", "read_ion", "read_radial_basis"]
+__all__ = ["IonFile", "IonOrbital", "check_basis", "find_ion_files", "radial_function", "radial_functions", "read_ion",
+           "read_radial_basis"]
 
 #: Largest relative spread of the grid steps that still counts as a uniform grid.
 _UNIFORM_TOL = 1e-6
@@ -175,6 +177,16 @@ def radial_function(orbital: IonOrbital, bohr_to_ang: float) -> RadialFunction:
     r = np.arange(values.size) * dr
     f = values * r**orbital.l
     return RadialFunction(orbital.l, dr * bohr_to_ang, f * bohr_to_ang**-1.5)
+
+
+def radial_functions(path: str | os.PathLike, species: SpeciesBasis) -> list[RadialFunction]:
+    """The radial functions (Angstrom, SIESTA 5's Bohr) of one ``.ion.xml`` file, checked
+    against the shells of ``species``."""
+    ion = read_ion(path)
+    if ion.element != species.element or ion.shells != species.shells:
+        raise ConventionError(f"{path}: {ion.element} shells l={[s.l for s in ion.shells]} do not match "
+                              f"{species.label}'s {species.element} shells l={list(species.ls)}")
+    return [radial_function(o, BOHR_TO_ANG_SIESTA5) for o in ion.orbitals]
 
 
 def check_basis(record: Record, ions: Mapping[str, IonFile]) -> None:
