@@ -329,15 +329,16 @@ def _fit(config: FitConfig, out: Path, resume: bool, echo, world: World) -> list
         echo(f"resuming after epoch {start}")
     header = ["epoch", "train_loss", "val_loss", "lr", *[k for k in ("h_mae_meV", "s_mae", "dm_mae")
                                                       if {"h_mae_meV": "H", "s_mae": "S", "dm_mae": "DM"}[k]
-                                                      in operators], "seconds"]
+                                                      in operators], "train_seconds", "seconds"]
     started = time.perf_counter()
     for epoch in range(start + 1, config.train.epochs + 1):
         t0 = time.perf_counter()
         train_loss = _train_epoch(model, ema, optimizer, train, norms, config, generator, dtype, device, world)
+        train_seconds = time.perf_counter() - t0
         metrics = _metrics(ema.model, val or train, norms, dtype, device, config.train.onsite_shift, world)
         scheduler.step(*([metrics["val_loss"]] if config.train.lr_schedule == "plateau" else []))
         row = {"epoch": epoch, "train_loss": train_loss, **metrics, "lr": optimizer.param_groups[0]["lr"],
-               "seconds": time.perf_counter() - t0}
+               "train_seconds": train_seconds, "seconds": time.perf_counter() - t0}
         history.append(row)
         echo("  ".join(f"{k} {row[k]:.5g}" if isinstance(row[k], float) else f"{k} {row[k]}" for k in header))
         out_of_time = bool(config.train.max_minutes) and time.perf_counter() - started > 60.0 * config.train.max_minutes
