@@ -12,11 +12,14 @@ from .checks import min_overlap_eigenvalue, trace_dm_s
 from .data import Record
 from .errors import ConventionError, SlemDFTError
 
-__all__ = ["MIN_OVERLAP_EIGENVALUE", "guard_for_export"]
+__all__ = ["MIN_OVERLAP_EIGENVALUE", "ROUNDING", "guard_for_export"]
 
 #: Smallest eigenvalue of S(k) accepted: below it S(k) is (nearly) singular and a DFT code's
 #: Cholesky factorisation fails or amplifies errors.
 MIN_OVERLAP_EIGENVALUE = 1e-5
+
+#: Relative asymmetry of a hermitian operator explained by float64 arithmetic in the DFT code.
+ROUNDING = 1e-12
 
 
 def _exact_overlap(record: Record):
@@ -34,9 +37,10 @@ def guard_for_export(record: Record, renormalise_dm: bool = False,
     notes, operators = [], dict(record.operators)
     for name, op in operators.items():
         deviation = op.hermiticity_deviation()
-        # printed data: an asymmetry within the printed digits is the file's, kept as it is
-        printed = record.source.precision.get(name, 0.0) * float(abs(op.values).max(initial=0.0))
-        if deviation > printed:
+        # an asymmetry within the printed digits (text files) or float64 rounding (binary files)
+        # is the source's own: kept, so parsed data goes out as it came in
+        largest = float(abs(op.values).max(initial=0.0))
+        if deviation > max(record.source.precision.get(name, 0.0), ROUNDING) * largest:
             operators[name] = op.hermitised()
             notes.append(f"{name}: made hermitian (largest deviation {deviation:.3g})")
     if "S" in operators and not record.gamma_only:
