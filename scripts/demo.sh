@@ -24,7 +24,7 @@ atoms, _ = read_structure('$RUN')
 atoms.rattle(0.03, seed=1)
 ase.io.write('out/si8_perturbed.extxyz', atoms)"
 $SLEM predict out/si8_tiny/best.pt $RUN out/si8_perturbed.extxyz -o out/si8_pred.h5
-$SLEM export out/si8_pred.h5 --index 1 --to abacus -o out/si8_abacus_start --operators DM \
+$SLEM export out/si8_pred.h5 --index 1 --to abacus -o out/si8_abacus_start --operators DM --renormalise-dm \
     --orbital Si=data/abacus/si8_dzp/Si_gga_8au_100Ry_2s2p1d.orb --pseudo Si=Si_ONCV_PBE-1.0.upf
 $SLEM bands out/si8_pred.h5 --index 0 --ref $RUN -o out/si8_bands
 echo "demo done: out/si8_bands.png (predicted vs ABACUS bands), out/si8_abacus_start/ (ABACUS SCF start)"
