@@ -29,6 +29,7 @@ import scipy.optimize
 import scipy.sparse as sp
 import scipy.sparse.linalg
 import scipy.special
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 from threadpoolctl import threadpool_limits
 
 from .atomic import atomic_write
@@ -246,13 +247,30 @@ def reference_kpath(kpoints: np.ndarray, record: Record) -> KPath:
 
 def _ldl_inertia_and_solver(a: sp.csc_matrix) -> tuple[int, Callable[[np.ndarray], np.ndarray]]:
     """Number of negative eigenvalues of a hermitian sparse matrix and a solver for a x = b,
-    from one SuperLU factorisation with a symmetric permutation and diagonal pivots: then
-    a = P^T L D L^H P with D = diag(U), whose signs are the inertia (Sylvester)."""
-    lu = scipy.sparse.linalg.splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+    from one SuperLU factorisation with diagonal pivots in a symmetric (reverse Cuthill-McKee)
+    order: a = P^T L D L^H P with D = diag(U), whose signs are the inertia (Sylvester). The
+    banded order bounds the fill of these 3D lattices far better than SuperLU's minimum-degree
+    orderings (5832 Si atoms, 23328 orbitals, complex k: 7.9 GB and 4.7 minutes against more
+    than 13 GB and 15 minutes unfinished); a real matrix (k = Gamma) is factorised in real arithmetic."""
+    structure = a.tocsr().astype(bool).astype(np.int8)
+    order = reverse_cuthill_mckee((structure + structure.T).tocsr(), symmetric_mode=True)
+    permuted = a.tocsr()[order][:, order].tocsc()
+    real = not np.any(permuted.data.imag)
+    if real:
+        permuted = sp.csc_matrix((np.ascontiguousarray(permuted.data.real), permuted.indices, permuted.indptr),
+                                 shape=permuted.shape)
+    lu = scipy.sparse.linalg.splu(permuted, permc_spec="NATURAL", diag_pivot_thresh=0.0,
                                   options={"SymmetricMode": True})
     if not np.array_equal(lu.perm_r, lu.perm_c):
         raise ArithmeticError("SuperLU pivoted off the diagonal: the inertia count is not valid")
-    return int(np.sum(lu.U.diagonal().real < 0)), lu.solve
+    inverse = np.argsort(order)
+
+    def solve(b: np.ndarray) -> np.ndarray:
+        b = b[order]
+        x = lu.solve(b.real) + 1j * lu.solve(b.imag) if real and np.iscomplexobj(b) else lu.solve(b)
+        return x[inverse]
+
+    return int(np.sum(lu.U.diagonal().real < 0)), solve
 
 
 class BandSolver:
