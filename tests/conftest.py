@@ -33,6 +33,17 @@ def bundled() -> Path:
     return BUNDLED
 
 
+@pytest.fixture(scope="session")
+def si8_store(tmp_path_factory) -> Path:
+    """The bundled 8-atom Si ABACUS frame converted to a store (H, S, DM), shared by the model tests."""
+    from slem_dft.convert import convert_runs
+
+    path = tmp_path_factory.mktemp("si8") / "si8.h5"
+    convert_runs([BUNDLED / "abacus" / "si8_dzp" / "frame_000"], path, ("H", "S", "DM"), False, 1, False, False,
+                 False, {})
+    return path
+
+
 @pytest.fixture
 def copy_run(tmp_path):
     """Copy a run directory into tmp_path (writable) and return the copy."""

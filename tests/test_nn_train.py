@@ -22,16 +22,6 @@ TINY = {"channels": 4, "n_layers": 1, "latent_dim": 16, "radial_channels": 16, "
 
 
 @pytest.fixture(scope="module")
-def si8_one(tmp_path_factory):
-    from conftest import BUNDLED
-
-    path = tmp_path_factory.mktemp("one") / "si8.h5"
-    convert_runs([BUNDLED / "abacus" / "si8_dzp" / "frame_000"], path, ("H", "S", "DM"), False, 1, False, False,
-                 False, {})
-    return path
-
-
-@pytest.fixture(scope="module")
 def si8_frames(tmp_path_factory):
     from conftest import shared_data_dir
 
@@ -50,8 +40,8 @@ def _config(stores, operators=("H",), epochs=2, **train):
                                 "model": TINY, "train": {"epochs": epochs, "lr": 0.01, "progress": False, **train}})
 
 
-def test_overfits_one_structure(si8_one, tmp_path):
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_one)], "cutoff": 3.0, "val_fraction": 0.0},
+def test_overfits_one_structure(si8_store, tmp_path):
+    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0},
                                   "model": TINY, "train": {"epochs": 200, "lr": 0.02, "ema_decay": 0.0,
                                                            "lr_patience": 5, "lr_factor": 0.7, "progress": False}})
     history = fit(config, tmp_path, echo=lambda *_: None)
@@ -77,8 +67,8 @@ def test_short_fit_lowers_validation_error_and_checkpoint_predicts(si8_frames, t
     assert table.exit_code == 0 and "band energies within E_F +- 2 eV" in table.output
 
 
-def test_eigenvalue_error_is_zero_for_the_stored_h_and_sees_a_perturbation(si8_one):
-    record = Store(si8_one)[0].replace(fermi_energy=None)  # 32 electrons: E_F midway between bands 16 and 17
+def test_eigenvalue_error_is_zero_for_the_stored_h_and_sees_a_perturbation(si8_store):
+    record = Store(si8_store)[0].replace(fermi_energy=None)  # 32 electrons: E_F midway between bands 16 and 17
     h = record.operators["H"]
     exact = eigenvalue_errors(record, h, window=1.0)
     assert exact["fermi_source"] == "midgap" and exact["errors"].size > 0 and exact["errors"].max() < 1e-9
@@ -92,8 +82,8 @@ def test_eigenvalue_error_is_zero_for_the_stored_h_and_sees_a_perturbation(si8_o
     assert aligned["shift"] != 0.0 and aligned["errors"].mean() < report["errors"].mean()
 
 
-def test_onsite_shift_makes_the_loss_blind_to_mu_s(si8_one):
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_one)], "cutoff": 3.0, "val_fraction": 0.0},
+def test_onsite_shift_makes_the_loss_blind_to_mu_s(si8_store):
+    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0},
                                   "model": TINY, "train": {"onsite_shift": True}})
     basis, radii, operators, train, _, avg, _ = _prepare(config)
     model = build_model(config, basis, radii, operators, avg).double()
@@ -110,10 +100,10 @@ def test_onsite_shift_makes_the_loss_blind_to_mu_s(si8_one):
     assert abs(float((off_moved - off).detach())) > 1e-3 * float(off.detach())
 
 
-def test_resume_after_a_kill_continues_identically(si8_one, tmp_path, monkeypatch):
+def test_resume_after_a_kill_continues_identically(si8_store, tmp_path, monkeypatch):
     import slem_dft.train as train
 
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_one)], "cutoff": 3.0, "val_fraction": 0.0,
+    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0,
                                       "operators": ["H", "S", "DM"]},
                              "model": TINY, "train": {"epochs": 3, "lr": 0.01, "progress": False}})
     straight = fit(config, tmp_path / "a", echo=lambda *_: None)

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 
 from slem_dft.cli import main as cli_main
 from slem_dft.config import FitConfig
-from slem_dft.convert import convert_runs
 from slem_dft.errors import ConfigError, ConventionError, MissingInputError
 from slem_dft.nn.chunks import Chunking
 from slem_dft.nn.dataset import blocks_to_operator
@@ -27,16 +26,6 @@ from slem_dft.store import Store
 from slem_dft.train import fit
 
 TINY = {"channels": 4, "n_layers": 2, "latent_dim": 16, "radial_channels": 16, "env_multiplicity": 2}
-
-
-@pytest.fixture(scope="module")
-def si8_store(tmp_path_factory):
-    from conftest import BUNDLED
-
-    path = tmp_path_factory.mktemp("store") / "si8.h5"
-    convert_runs([BUNDLED / "abacus" / "si8_dzp" / "frame_000"], path, ("H", "S", "DM"), False, 1, False, False,
-                 False, {})
-    return path
 
 
 @pytest.fixture(scope="module")
