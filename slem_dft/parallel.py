@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 
 from .errors import SlemDFTError
+from .nn.dataset import SPIN_OF_CHANNELS
 from .store import OperatorStream, StoreWriter
 
 __all__ = ["share", "predict_distributed"]
@@ -23,23 +24,19 @@ def share(n_items: int, rank: int, size: int) -> range:
 
 def _predict_part(predictor, structures, ops: Mapping[str, int], part: Path, rank: int, size: int,
                   progress: bool) -> None:
-    from .predict import _SPIN
-
     with h5py.File(part, "w") as f:
         for n, structure in enumerate(structures):
             group = f.create_group(f"{n:06d}")
-            streams = {op: OperatorStream(group.create_group(op), _SPIN[ch], ch) for op, ch in ops.items()}
+            streams = {op: OperatorStream(group.create_group(op), SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()}
             for op, edges, values in predictor.stream(structure, ops, rank, size, progress):
                 streams[op].append(edges, values)
 
 
 def _assemble(predictor, structures, ops: Mapping[str, int], parts: list[Path], output: Path) -> None:
-    from .predict import _SPIN
-
     with StoreWriter(output) as writer:
         for n, structure in enumerate(structures):
             streams = writer.add_streamed(predictor.template(structure, ops),
-                                          {op: (_SPIN[ch], ch) for op, ch in ops.items()})
+                                          {op: (SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()})
             for part in parts:
                 with h5py.File(part, "r") as f:
                     for op, stream in streams.items():

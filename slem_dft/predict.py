@@ -26,18 +26,17 @@ import ase.io
 import numpy as np
 import torch
 
+from . import __version__
 from .data import BlockMatrix, Record, Source
 from .domain import TrainingDomain
 from .errors import ConfigError, MissingInputError
 from .nn.chunks import ChunkGraph, Chunking
+from .nn.dataset import SPIN_OF_CHANNELS
 from .nn.graph import collate
 from .overlap import RadialFunction, TwoCenterOverlap
 from .store import StoreWriter
 
 __all__ = ["Structure", "Predictor", "read_structures", "predict_to_store", "mpi_world"]
-
-#: spin channels -> spin layout of the stored operator
-_SPIN = {1: "none", 2: "collinear"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,6 +150,10 @@ class Predictor:
                               + ("" if self.overlap else "; S needs the radial orbitals (--basis-file LABEL=FILE)"))
         return {op: available[op] for op in wanted}
 
+    def _network_operators(self, operators: Mapping[str, int]) -> list[str]:
+        """The operators the network predicts (S only when no exact overlap replaces it)."""
+        return [op for op in operators if op in self.model.operators and not (op == "S" and self.overlap)]
+
     def _species_index(self, structure: Structure) -> np.ndarray:
         return self.model.basis.species_index(self.labels(structure))
 
@@ -160,7 +163,7 @@ class Predictor:
         for the exact S."""
         species = self._species_index(structure)
         out = []
-        if any(op in self.model.operators and not (op == "S" and self.overlap) for op in operators):
+        if self._network_operators(operators):
             out.append(("model", Chunking(structure.atoms, species, self.radii, self.atoms_per_chunk)))
         if "S" in operators and self.overlap is not None:
             # pair cutoff (r_a + r_b) of the orbitals = mean of the doubled radii
@@ -186,11 +189,10 @@ class Predictor:
             atoms = structure.atoms
             vectors = atoms.positions[edges[:, 1]] + edges[:, 2:] @ atoms.cell.array - atoms.positions[edges[:, 0]]
             return {"S": self._overlap(edges, kinds, vectors)}
-        wanted = [op for op in operators if op in self.model.operators and not (op == "S" and self.overlap)]
         with torch.no_grad():
             out = self.model(collate([g], self.dtype, self.device))
         result = {}
-        for op in wanted:
+        for op in self._network_operators(operators):
             onsite, hopping = (x.double().cpu().numpy() for x in out[op])
             result[op] = self._unpad(edges, kinds, np.concatenate([onsite[chunk.centres], hopping]))
         return result
@@ -240,7 +242,7 @@ class Predictor:
         notes = ["predicted by slem-dft"] + (["S from the two-centre integrals of the radial orbitals"]
                                              if "S" in operators and self.overlap is not None else [])
         return Record(structure.atoms, labels, self.domain.basis(labels), {}, nspin,
-                      Source("slem-dft", _version(), structure.path, notes=tuple(notes)),
+                      Source("slem-dft", __version__, structure.path, notes=tuple(notes)),
                       n_electrons=self.domain.n_electrons(labels))
 
     def predict(self, atoms: ase.Atoms, species: Sequence[str] | None = None,
@@ -259,19 +261,13 @@ class Predictor:
             edges = np.concatenate([e for e, _ in parts])
             values = np.concatenate([v for _, v in parts], axis=1)
             shapes = np.column_stack([counts[edges[:, 0]], counts[edges[:, 1]]])
-            matrices[op] = BlockMatrix(edges, shapes, values, _SPIN[ops[op]]).expand_hermitian()
+            matrices[op] = BlockMatrix(edges, shapes, values, SPIN_OF_CHANNELS[ops[op]]).expand_hermitian()
         return Record(record.atoms, record.species, record.basis, matrices, record.nspin, record.source,
                       record.n_electrons)
 
     def domain_warnings(self, structure: Structure) -> list[str]:
         """Where a structure leaves the training domain (see :meth:`TrainingDomain.warnings`)."""
         return self.domain.warnings(structure.atoms, self.labels(structure), float(self.radii.max()))
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def _read_basis_files(files: Mapping[str, str], domain: TrainingDomain) -> dict[str, list[RadialFunction]]:
@@ -301,7 +297,7 @@ def predict_to_store(predictor: Predictor, structures: Sequence[Structure], outp
         with StoreWriter(output) as writer:
             for structure in structures:
                 streams = writer.add_streamed(predictor.template(structure, ops),
-                                              {op: (_SPIN[ch], ch) for op, ch in ops.items()})
+                                              {op: (SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()})
                 for op, edges, values in predictor.stream(structure, ops, progress=progress):
                     streams[op].append(edges, values)
         return len(structures)

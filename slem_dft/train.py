@@ -343,8 +343,7 @@ def _fit(config: FitConfig, out: Path, resume: bool, echo, world: World) -> list
         echo("  ".join(f"{k} {row[k]:.5g}" if isinstance(row[k], float) else f"{k} {row[k]}" for k in header))
         out_of_time = bool(config.train.max_minutes) and time.perf_counter() - started > 60.0 * config.train.max_minutes
         out_of_time = world.sum([float(out_of_time)], device)[0] > 0  # every process stops at the same epoch
-        if not world.is_root:
-            best = min(best, metrics["val_loss"])
+        if not world.is_root:  # rank 0 alone writes
             if out_of_time:
                 break
             continue

@@ -100,7 +100,7 @@ class CellList:
         atoms : (m,) int64 atom indices
         shifts : (m, 3) int64 lattice shifts: the image sits at wrapped[atom] + shift @ cell
         """
-        pad = np.where(np.isfinite(self.width), np.ceil(reach / np.where(np.isfinite(self.width), self.width, 1.0)), 0)
+        pad = np.ceil(reach / self.width)  # 0 across a flat non-periodic direction (infinite width)
         axes = []
         for a in range(3):
             b = np.arange(lo[a] - pad[a], hi[a] + pad[a]).astype(np.int64)

@@ -10,7 +10,10 @@ from ..errors import ConfigError
 from .graph import build_graph
 from .irreps import PaddedBasis
 
-__all__ = ["operator_channels", "record_to_sample", "blocks_to_operator"]
+__all__ = ["SPIN_OF_CHANNELS", "operator_channels", "record_to_sample", "blocks_to_operator"]
+
+#: spin channels the model predicts -> spin layout of the operator
+SPIN_OF_CHANNELS = {n: spin for spin, n in SPIN_LAYOUTS.items() if n <= 2}
 
 
 def operator_channels(record: Record, op: str) -> int:
@@ -72,5 +75,4 @@ def blocks_to_operator(basis: PaddedBasis, graph: dict, onsite: np.ndarray, hopp
     blocks += [basis.unpad(hopping[k], species[src[e]], species[dst[e]]) for k, e in enumerate(half)]
     shapes = np.array([b.shape[1:] for b in blocks], dtype=np.int64)
     values = np.concatenate([b.reshape(b.shape[0], -1) for b in blocks], axis=1).astype(np.float64)
-    spin = {1: "none", 2: "collinear"}[onsite.shape[1]]
-    return BlockMatrix(edges, shapes, values, spin).expand_hermitian()
+    return BlockMatrix(edges, shapes, values, SPIN_OF_CHANNELS[onsite.shape[1]]).expand_hermitian()
