@@ -14,7 +14,7 @@ import numpy as np
 
 from slem_dft.errors import FileFormatError, TruncatedFileError
 
-from ._text import _DECOMPRESSION_ERRORS, open_binary
+from slem_dft.compression import DECOMPRESSION_ERRORS, open_binary
 
 __all__ = ["FortranFile"]
 
@@ -40,7 +40,7 @@ class FortranFile:
         with open_binary(path) as fh:
             try:
                 self._data = np.frombuffer(fh.read(), dtype=np.uint8)
-            except _DECOMPRESSION_ERRORS as exc:
+            except DECOMPRESSION_ERRORS as exc:
                 raise TruncatedFileError(self.path, f"compressed stream is cut or corrupt ({exc})") from None
         self._pos = 0
         self.record_no = 1

@@ -1,51 +1,19 @@
-"""Text-file helpers shared by the readers: transparent decompression and counted tokens."""
+"""Text-file helpers shared by the readers: counted tokens and printed numbers (decompression:
+:mod:`slem_dft.compression`)."""
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import itertools
-import lzma
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 
+from slem_dft.compression import DECOMPRESSION_ERRORS
 from slem_dft.errors import FileFormatError, TruncatedFileError
 
-__all__ = ["COMPRESSED_SUFFIXES", "open_text", "open_binary", "half_ulp", "strip_compression", "TokenReader", "parse_numbers", "parse_ints"]
-
-COMPRESSED_SUFFIXES = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
-
-#: Errors the decompressors raise on a cut or corrupt stream.
-_DECOMPRESSION_ERRORS = (EOFError, lzma.LZMAError, gzip.BadGzipFile, OSError)
-
-
-def strip_compression(path: str | os.PathLike) -> str:
-    """File name without a compression suffix (``hrs1_nao.csr.xz`` -> ``hrs1_nao.csr``)."""
-    name = Path(path).name
-    for suffix in COMPRESSED_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a text file for streaming reading, decompressing ``.gz``, ``.xz`` and ``.bz2``."""
-    path = Path(path)
-    opener = COMPRESSED_SUFFIXES.get(path.suffix)
-    if opener is None:
-        return open(path, encoding="utf-8", errors="replace")
-    return opener(path, "rt", encoding="utf-8", errors="replace")
-
-
-def open_binary(path: str | os.PathLike) -> io.BufferedIOBase:
-    """Open a binary file for streaming reading, decompressing ``.gz``, ``.xz`` and ``.bz2``."""
-    path = Path(path)
-    opener = COMPRESSED_SUFFIXES.get(path.suffix)
-    return open(path, "rb") if opener is None else opener(path, "rb")
+__all__ = ["half_ulp", "TokenReader", "parse_numbers", "parse_ints"]
 
 
 class TokenReader:
@@ -66,7 +34,7 @@ class TokenReader:
         """Next raw line (None at end of file); only valid while no tokens are buffered."""
         try:
             line = self._fh.readline()
-        except _DECOMPRESSION_ERRORS as exc:
+        except DECOMPRESSION_ERRORS as exc:
             raise TruncatedFileError(self.path, f"compressed stream is cut or corrupt ({exc})", f"line {self.line_no + 1}") from None
         if not line:
             return None

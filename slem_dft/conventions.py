@@ -10,9 +10,17 @@ Canonical convention (``CONVENTION_ID``), used everywhere inside slem-dft:
 * For spinor (nspin 4) operators, the spin index is innermost: global index = 2 * orbital + sigma,
   sigma = 0 (up) or 1 (down).
 
-Readers call :func:`orbital_map` to turn a code's orbital order into the canonical one; writers
-use the same tables backwards (:func:`inverse_orbital_map`). Spin layouts: :func:`spinor_split`
-(spinor index layouts), :func:`siesta_spinor_channels` (SIESTA's spin components).
+Every table is written once, with both directions beside each other (as sisl's ``_help.py``
+keeps ``_mat_siesta2sisl`` beside ``_mat_sisl2siesta``): readers go code -> canonical, writers
+canonical -> code.
+
+* Orbitals: :func:`orbital_map` / :func:`inverse_orbital_map`, and per orbital of a whole
+  structure :func:`orbital_table`.
+* Spinor index layouts: :func:`spinor_split`.
+* SIESTA spin components: :func:`siesta_spinor_channels` / :func:`siesta_spin_components`.
+* SIESTA supercell images: :func:`siesta_image_offsets` (image -> R) / :func:`siesta_image_index`
+  (R -> image).
+* OpenMX's per-spin density matrix: :data:`OPENMX_DM_PER_SPIN` (readers divide, writers multiply).
 """
 
 from __future__ import annotations
@@ -26,11 +34,16 @@ from .errors import ConventionError
 __all__ = [
     "CONVENTION_ID",
     "KNOWN_CODES",
-    "shell_map",
-    "orbital_map",
+    "OPENMX_DM_PER_SPIN",
     "inverse_orbital_map",
-    "spinor_split",
+    "orbital_map",
+    "orbital_table",
+    "shell_map",
+    "siesta_image_index",
+    "siesta_image_offsets",
+    "siesta_spin_components",
     "siesta_spinor_channels",
+    "spinor_split",
 ]
 
 #: Identifier written into every store; bump when the canonical convention changes.
@@ -116,6 +129,24 @@ def inverse_orbital_map(code: str, ls: Sequence[int]) -> tuple[np.ndarray, np.nd
     return inv, sign[inv]
 
 
+def orbital_table(code: str, atom_ls: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per orbital of a code's matrix (atoms in order, each in the code's orbital order, shells
+    with angular momenta ``atom_ls[a]``): its atom, its canonical index within the atom and the
+    sign between the two conventions (:func:`inverse_orbital_map` atom by atom).
+
+    Returns
+    -------
+    atom, local, sign : (n_orbitals,) int64, int64, float64
+        ``file_order[q] = sign[q] * canonical[local[q]]`` of atom ``atom[q]``, and back.
+    """
+    maps = [inverse_orbital_map(code, ls) for ls in atom_ls]
+    counts = [perm.size for perm, _ in maps]
+    atom = np.repeat(np.arange(len(maps), dtype=np.int64), counts)
+    if not maps:
+        return atom, np.zeros(0, dtype=np.int64), np.zeros(0)
+    return atom, np.concatenate([perm for perm, _ in maps]), np.concatenate([sign for _, sign in maps])
+
+
 def spinor_split(code: str, index: np.ndarray, n_orbitals: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split a code's spinor-basis matrix index into (orbital index, spin index sigma).
 
@@ -160,3 +191,54 @@ def siesta_spinor_channels(components: np.ndarray) -> np.ndarray:
     else:
         raise ConventionError(f"siesta: {c.shape[0]} spin components are not a spinor layout (4 or 8)")
     return np.conj(np.stack([b_uu, b_du, b_ud, b_dd]))
+
+
+def siesta_spin_components(channels: np.ndarray, n_components: int) -> np.ndarray:
+    """Canonical spinor channels (uu, ud, du, dd) at (io, juo, R) -> SIESTA's spin components,
+    the inverse of :func:`siesta_spinor_channels`.
+
+    The spin box SIESTA stores is B = (conj c_uu, conj c_du; conj c_ud, conj c_dd) in rows
+    (uu, ud / du, dd). Four components (non-collinear) hold only hermitian boxes (B_uu, B_dd
+    real and B_du = conj B_ud); eight (spin-orbit) hold any.
+
+    Parameters
+    ----------
+    channels : (4, n) complex128
+    n_components : 4 or 8
+
+    Returns
+    -------
+    (4 or 8, n) float64
+    """
+    b_uu, b_ud, b_du, b_dd = np.conj(channels[0]), np.conj(channels[2]), np.conj(channels[1]), np.conj(channels[3])
+    if n_components == 4:
+        out = np.stack([b_uu.real, b_dd.real, b_ud.real, -b_ud.imag])
+    elif n_components == 8:
+        out = np.stack([b_uu.real, b_dd.real, b_ud.real, -b_ud.imag, b_uu.imag, b_dd.imag, b_du.real, b_du.imag])
+    else:
+        raise ConventionError(f"siesta: {n_components} spin components are not a spinor layout (4 or 8)")
+    return out + 0.0  # -0.0 (from conjugating zeros) -> +0.0, as SIESTA writes them
+
+
+def siesta_image_offsets(nsc) -> np.ndarray:
+    """(n_s, 3) int64 lattice offset R of each SIESTA supercell image, in SIESTA's order: x
+    fastest, each axis 0, 1, ..., n//2, -(n//2), ..., -1 (``_siesta_sc_off`` in sisl; SIESTA's
+    supercells have odd nsc; formats-siesta.md section 3). Inverse: :func:`siesta_image_index`."""
+    axes = [np.array([i if i <= n // 2 else i - n for i in range(n)], dtype=np.int64) for n in map(int, nsc)]
+    z, y, x = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+    return np.column_stack([x.ravel(), y.ravel(), z.ravel()])
+
+
+def siesta_image_index(R: np.ndarray, nsc) -> np.ndarray:
+    """(n,) int64 SIESTA image index of lattice offsets R (n, 3) in a supercell ``nsc``: the
+    inverse of :func:`siesta_image_offsets`."""
+    nsc = np.asarray(nsc, dtype=np.int64)
+    idx = np.where(R >= 0, R, R + nsc)
+    return idx[:, 0] + nsc[0] * (idx[:, 1] + nsc[1] * idx[:, 2])
+
+
+#: record nspin -> OpenMX's stored density matrix per canonical one: an unpolarised OpenMX run
+#: (SpinP_switch 0) stores the DM of one spin, half the total slem-dft keeps; collinear
+#: channels (SpinP_switch 1) are stored as they are (formats-openmx.md sections 2 and 6).
+#: Readers divide by it, writers multiply.
+OPENMX_DM_PER_SPIN = {1: 0.5, 2: 1.0}

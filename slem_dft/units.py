@@ -6,6 +6,8 @@ with the constant the *writing* code used, so that a writer can convert back exa
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "RY_TO_EV_ABACUS",
     "BOHR_TO_ANG_CODATA2018",
@@ -16,6 +18,8 @@ __all__ = [
     "BOHR_TO_ANG_SIESTA5",
     "HARTREE_TO_EV_OPENMX",
     "BOHR_TO_ANG_OPENMX",
+    "SIESTA_LEGACY_VERSION",
+    "siesta_units",
 ]
 
 #: eV per Rydberg as ABACUS uses it (``source_base/constants.h``: ``Ry_to_eV = 13.605698``).
@@ -40,3 +44,16 @@ BOHR_TO_ANG_SIESTA5 = 1.0 / 1.88972612462577
 #: OpenMX (formats-openmx.md section 7): 1 Hartree = 27.2113845 eV, BohrR = 0.529177249 Angstrom.
 HARTREE_TO_EV_OPENMX = 27.2113845
 BOHR_TO_ANG_OPENMX = 0.529177249
+
+#: The version slem-dft records for files that only SIESTA <= 4.1 writes (HSX version 0).
+SIESTA_LEGACY_VERSION = "<=4.1"
+
+
+def siesta_units(version: str) -> tuple[float, float]:
+    """(eV per Ry, Angstrom per Bohr) of the SIESTA version that wrote a file: legacy
+    (13.60580, 0.529177) up to 4.1, CODATA 2018 from 5.0 on (and for an unknown version).
+    Readers convert with it, and writers of a file read from such a run reuse it."""
+    m = re.match(r"\D*(\d+)", version)
+    if version == SIESTA_LEGACY_VERSION or (m and int(m.group(1)) < 5):
+        return RY_TO_EV_SIESTA41, BOHR_TO_ANG_SIESTA41
+    return RY_TO_EV_CODATA2018, BOHR_TO_ANG_SIESTA5

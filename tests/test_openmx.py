@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 from click.testing import CliRunner
-from slem_dft.parsers.openmx import detect, read_run, read_scfout, species_basis
+from slem_dft.parsers.openmx import detect, read_run, read_scfout
 
 from slem_dft import registry
+from slem_dft.basisfiles.pao import species_basis
 from slem_dft.checks import check_record, spin_moment, trace_dm_s
 from slem_dft.cli import main
 from slem_dft.data import BlockMatrix

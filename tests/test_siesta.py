@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from slem_dft.parsers._fortran import FortranFile
-from slem_dft.parsers.siesta import eig_reference, read_run, unit_constants
+from slem_dft.parsers.siesta import eig_reference, read_run
 from slem_dft.parsers.siesta.hsx import hsx_version, read_hsx
 from slem_dft.parsers.siesta.text import read_eig
 from conftest import expect_cli_failure
@@ -24,7 +24,7 @@ from slem_dft.errors import FileFormatError, MissingInputError, TruncatedFileErr
 from slem_dft.kspace import BlochSum, generalized_eigenvalues
 from slem_dft.store import read_store, write_store
 from slem_dft.symmetry import space_group_operations, symmetry_deviation
-from slem_dft.units import RY_TO_EV_CODATA2018, RY_TO_EV_SIESTA41
+from slem_dft.units import RY_TO_EV_CODATA2018, RY_TO_EV_SIESTA41, siesta_units
 
 #: (case, H/S file or None for the run's default, max eigenvalue deviation (meV) for occupied
 #: bands, for all bands). Measured figures are in docs/siesta.md; these are the requirements.
@@ -77,7 +77,7 @@ def _eig_deviation(record, wrong_orientation=False):
     run = record.source.path
     eig = next(p for p in sorted(Path(run).glob("*.EIG")))
     kp = next(iter(sorted(eig.parent.glob("*.KP"))), None)
-    ref = eig_reference(eig, kp, record, unit_constants(record.source.code_version)[1], occupied_only=False)
+    ref = eig_reference(eig, kp, record, siesta_units(record.source.code_version)[1], occupied_only=False)
     fermi = read_eig(eig).fermi
     h, s = _bloch(record, "H"), _bloch(record, "S")
     occ = every = 0.0
@@ -176,7 +176,7 @@ def test_geometry_is_that_of_the_matrices_not_the_next_md_step(shared):
 
     run = shared / "siesta/mgco3_md"
     record = read_run(run)
-    ang = unit_constants(record.source.code_version)[1]
+    ang = siesta_units(record.source.code_version)[1]
     assert np.abs(read_xv(run / "md_nose.XV").positions * ang - record.atoms.positions).max() > 1e-3
     assert np.abs(read_struct_out(run / "md_nose.STRUCT_OUT").positions - record.atoms.positions).max() < 1e-6
 
@@ -187,8 +187,8 @@ def test_unit_constants_follow_the_writing_version(bundled):
     new = _read(bundled, "h2o_dipole")
     assert v0.source.code_version == old.source.code_version == "<=4.1"
     assert new.source.code_version == "5.1-MaX-22-g14d40d4d4"
-    assert unit_constants(old.source.code_version)[0] == RY_TO_EV_SIESTA41
-    assert unit_constants(new.source.code_version)[0] == RY_TO_EV_CODATA2018
+    assert siesta_units(old.source.code_version)[0] == RY_TO_EV_SIESTA41
+    assert siesta_units(new.source.code_version)[0] == RY_TO_EV_CODATA2018
     assert old.fermi_energy == pytest.approx(-4.21714646, abs=1e-8)  # .EIG line 1
     assert v0.fermi_energy == -3.8270 and v0.source.precision["H"] == 2.0**-24
 
@@ -261,7 +261,7 @@ def test_sisl_reads_the_same_operators(shared, case, hs_file):
     sisl = pytest.importorskip("sisl")
     run = shared / "siesta" / case
     record = read_run(run, files={"H": [run / hs_file]})
-    rescale = RY_TO_EV_CODATA2018 / unit_constants(record.source.code_version)[0]
+    rescale = RY_TO_EV_CODATA2018 / siesta_units(record.source.code_version)[0]
     H = sisl.get_sile(run / hs_file).read_hamiltonian()
     DM = sisl.get_sile(record.source.files["DM"][0]).read_density_matrix(geometry=H.geometry)
     spinor = record.nspin == 4

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 from slem_dft.parsers.siesta import read_run
-from slem_dft.parsers.siesta.ion import find_ion_files, read_ion
+from slem_dft.basisfiles.ion import find_ion_files, read_ion
 from slem_dft.writers.siesta import siesta_pattern
 
 from slem_dft import registry

@@ -11,9 +11,8 @@ from click.testing import CliRunner
 from slem_dft.cli import main
 from slem_dft.data import BlockMatrix
 from slem_dft.errors import ConventionError, MissingInputError
-from slem_dft.export import abacus_orbitals
 from slem_dft.parsers.abacus import read_run
-from slem_dft.writers.abacus import csr_text, write_csr, write_inputs
+from slem_dft.writers.abacus import abacus_orbitals, csr_text, write_csr, write_inputs
 
 FILES = {"DM": "dmrs1_nao.csr.xz", "S": "srs1_nao.csr.xz", "H": "hrs1_nao.csr.xz"}
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import _cli
-from slem_dft.parsers.siesta import find_ion_files, read_dm, read_hsx, read_run
+from slem_dft.basisfiles.ion import find_ion_files
+from slem_dft.parsers.siesta import read_dm, read_hsx, read_run
 from slem_dft.writers.siesta import ordvec, siesta_pattern, write_inputs
 
 from slem_dft.conventions import orbital_map

@@ -19,12 +19,14 @@ import ase.data
 import numpy as np
 
 from slem_dft.atomic import atomic_write
+from slem_dft.basisfiles.orb import read_orb_header
 from slem_dft.conventions import orbital_map
 from slem_dft.data import BlockMatrix, Record, SpeciesBasis
 from slem_dft.errors import ConventionError, MissingInputError
 from slem_dft.units import BOHR_TO_ANG_ABACUS, RY_TO_EV_ABACUS
 
-__all__ = ["CSR_NAMES", "wrapped_structure", "csr_text", "write_csr", "stru_text", "write_inputs"]
+__all__ = ["CSR_NAMES", "abacus_orbitals", "csr_text", "export_files", "stru_text", "wrapped_structure", "write_csr",
+           "write_inputs"]
 
 #: operator -> file name pattern of the new layout (spin index 1 or 2).
 CSR_NAMES = {"H": "hrs{spin}_nao.csr", "S": "srs1_nao.csr", "DM": "dmrs{spin}_nao.csr"}
@@ -282,3 +284,24 @@ def write_inputs(
     note = directory / "INPUT.slem-dft"
     atomic_write(note, "\n".join(lines) + "\n")
     return paths + [note]
+
+
+def abacus_orbitals(record: Record, files: Mapping[str, str] | None = None) -> dict[str, tuple[str, SpeciesBasis]]:
+    """Species label -> (``.orb`` file, the basis its header declares), from ``files`` or else
+    the files the record's basis was read from."""
+    chosen = {**record.source.basis_files, **(files or {})}
+    out = {}
+    for sb in record.basis.species:
+        if sb.label not in chosen:
+            raise MissingInputError(record.source.path, f"no .orb file for species {sb.label}: pass --orbital {sb.label}=FILE")
+        element, zetas = read_orb_header(chosen[sb.label])
+        out[sb.label] = (chosen[sb.label], SpeciesBasis.from_zeta_counts(sb.label, element, zetas))
+    return out
+
+
+def export_files(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    """``slem-dft export --to abacus``: :func:`write_inputs` with the ``.orb`` files of
+    :func:`abacus_orbitals` (``options["orbitals"]``, label -> file) and
+    ``options["pseudopotentials"]``."""
+    return write_inputs(folder, record, abacus_orbitals(record, options.get("orbitals")), operators,
+                        options.get("pseudopotentials"))

@@ -2,17 +2,9 @@
 with ``scf.restart on`` (formats-openmx.md section 6; OpenMX ``RestartFileDFT.c``), and the
 input lines that go with them.
 
-One file per atom N (1-based), raw little-endian int32 / float64, no record markers:
-
-* 10 ints: SpinP_switch, List_YOUSO[23] (spin channels), List_YOUSO[1] (atoms + 1),
-  List_YOUSO[8] (largest neighbour count FNAN + 7), List_YOUSO[7] (largest orbital count),
-  atom count, species index (0-based), orbitals of the atom, FNAN, SO_switch;
-* (FNAN + 1) x 6 ints, six arrays over the neighbours h = 0..FNAN: atom (1-based), the cell
-  n1, n2, n3, species index, orbitals;
-* 1 double, Uele: the band energy sum_n f_n e_n of all spins (Hartree), which equals Tr(DM H);
-* the H blocks (Hartree), spin 0..SpinP_switch, neighbours in order, each row-major
-  (orbitals of atom N x orbitals of the neighbour), OpenMX orbital order;
-* the DM blocks, same layout (per spin: OpenMX's unpolarised DM is half the total).
+One file per atom N (1-based): the record :class:`slem_dft.layouts.RestartAtom`, declared
+once with its byte layout in :mod:`slem_dft.layouts`, as OpenMX's ``Output_HKS`` writes it
+(per spin: OpenMX's unpolarised DM is half the total, :data:`slem_dft.conventions.OPENMX_DM_PER_SPIN`).
 
 OpenMX orders the neighbours of atom i as: i itself at R = 0, then the other atoms j
 ascending, each with R = 0 first and then R in lexicographic order (all eleven scfout files
@@ -32,81 +24,23 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from slem_dft.atomic import atomic_write
-from slem_dft.conventions import inverse_orbital_map
+from slem_dft.basisfiles.pao import species_basis
+from slem_dft.conventions import OPENMX_DM_PER_SPIN, inverse_orbital_map
 from slem_dft.data import BlockMatrix, Record, SpeciesBasis
 from slem_dft.errors import ConfigError, ConventionError, MissingInputError
+from slem_dft.layouts import RestartAtom, rst_bytes
 from slem_dft.units import HARTREE_TO_EV_OPENMX
 
-__all__ = ["RestartAtom", "default_system_name", "restart_atoms", "rst_bytes", "write_restart"]
+__all__ = ["default_system_name", "export_files", "restart_atoms", "write_restart"]
 
 #: record.nspin -> (SpinP_switch, List_YOUSO[23]); non-collinear (SpinP_switch 3) is refused.
 _SPIN = {1: (0, 1), 2: (1, 2)}
-#: Unpolarised OpenMX stores the DM per spin; the record holds the total.
-_DM_FACTOR = {1: 0.5, 2: 1.0}
-_INT = np.dtype("<i4")
-_DOUBLE = np.dtype("<f8")
 _NAME = re.compile(r"[A-Za-z0-9_.+-]+")
-
-
-@dataclass(frozen=True, eq=False)
-class RestartAtom:
-    """The content of one ``.rst<N>`` file, in OpenMX units and orbital order.
-
-    Attributes
-    ----------
-    spin : int
-        SpinP_switch (0 or 1).
-    dims : (4,) int
-        List_YOUSO[23], [1], [8], [7] (spin channels, atoms + 1, max FNAN + 7, max orbitals).
-    n_atoms, species, n_orbitals, so_switch : int
-        Atom count, this atom's species index (0-based), its orbitals, SO_switch.
-    neighbours : (FNAN + 1,) int
-        Neighbour atoms, 0-based (written 1-based); entry 0 is the atom itself.
-    cells : (FNAN + 1, 3) int
-        Lattice vector of each neighbour's cell.
-    neighbour_species, neighbour_orbitals : (FNAN + 1,) int
-    band_energy : float
-        Uele, Hartree.
-    H, DM : (SpinP_switch + 1, n_values) float64
-        All blocks of the atom, row-major, in neighbour order (H in Hartree, DM per spin).
-    """
-
-    spin: int
-    dims: tuple[int, int, int, int]
-    n_atoms: int
-    species: int
-    n_orbitals: int
-    so_switch: int
-    neighbours: np.ndarray
-    cells: np.ndarray
-    neighbour_species: np.ndarray
-    neighbour_orbitals: np.ndarray
-    band_energy: float
-    H: np.ndarray
-    DM: np.ndarray
-
-
-def rst_bytes(atom: RestartAtom) -> bytes:
-    """The bytes of one ``.rst<N>`` file, as OpenMX's ``Output_HKS`` writes them."""
-    n = len(atom.neighbours)
-    n_values = atom.n_orbitals * int(np.sum(atom.neighbour_orbitals))
-    if atom.H.shape != (atom.spin + 1, n_values) or atom.DM.shape != atom.H.shape:
-        raise ValueError(f"H and DM must be ({atom.spin + 1}, {n_values}), got {atom.H.shape} and {atom.DM.shape}")
-    head = [atom.spin, *atom.dims, atom.n_atoms, atom.species, atom.n_orbitals, n - 1, atom.so_switch]
-    table = np.concatenate([atom.neighbours + 1, atom.cells.T.ravel(), atom.neighbour_species, atom.neighbour_orbitals])
-    return b"".join([
-        np.asarray(head, dtype=_INT).tobytes(),
-        np.asarray(table, dtype=_INT).tobytes(),
-        np.asarray([atom.band_energy], dtype=_DOUBLE).tobytes(),
-        np.ascontiguousarray(atom.H, dtype=_DOUBLE).tobytes(),
-        np.ascontiguousarray(atom.DM, dtype=_DOUBLE).tobytes(),
-    ])
 
 
 def _neighbour_lists(record: Record) -> list[np.ndarray]:
@@ -179,10 +113,10 @@ def restart_atoms(record: Record) -> list[RestartAtom]:
     lists = _neighbour_lists(record)
     H = [_file_blocks(record.operators["H"], i, nb, maps, counts) / HARTREE_TO_EV_OPENMX
          for i, nb in enumerate(lists)]
-    DM = [_file_blocks(record.operators["DM"], i, nb, maps, counts) * _DM_FACTOR[record.nspin]
+    DM = [_file_blocks(record.operators["DM"], i, nb, maps, counts) * OPENMX_DM_PER_SPIN[record.nspin]
           for i, nb in enumerate(lists)]
     # Uele = sum_n f_n e_n = Tr(DM H), summed over spins (both spins when unpolarised)
-    band_energy = float(sum(np.sum(h * d) for h, d in zip(H, DM)) / _DM_FACTOR[record.nspin])
+    band_energy = float(sum(np.sum(h * d) for h, d in zip(H, DM)) / OPENMX_DM_PER_SPIN[record.nspin])
     max_fnan = max(len(nb) for nb in lists) - 1
     dims = (n_channels, len(record.atoms) + 1, max_fnan + 7, int(counts.max()))  # as OpenMX sizes its arrays
     return [
@@ -268,3 +202,13 @@ def write_restart(
         atomic_write(directory / relative, data)
         paths.append(directory / relative)
     return paths
+
+
+def export_files(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    """``slem-dft export --to openmx``: :func:`write_restart` with the basis strings of
+    ``options["orbitals"]`` (label -> PAO string, e.g. ``Fe=Fe6.0S-s2p2d1``), ``system_name``
+    and ``pseudopotentials``."""
+    strings = options.get("orbitals") or {}
+    orbitals = {label: (pao, species_basis(label, pao, "--orbital")) for label, pao in strings.items()}
+    return write_restart(folder, record, options.get("system_name"), orbitals or None,
+                         options.get("pseudopotentials"), operators)

@@ -31,15 +31,14 @@ from pathlib import Path
 import numpy as np
 from ase.data import atomic_numbers
 from ase.neighborlist import primitive_neighbor_list
-from slem_dft.parsers.siesta.ion import IonFile, check_basis
-from slem_dft.parsers.siesta.run import unit_constants
-from slem_dft.parsers.siesta.sparse import canonical_isc_off
 
 from slem_dft.atomic import atomic_write
-from slem_dft.conventions import orbital_map
+from slem_dft.basisfiles.ion import IonFile, check_basis, find_ion_files, read_ion
+from slem_dft.conventions import orbital_table, siesta_image_index, siesta_image_offsets, siesta_spin_components
 from slem_dft.data import BlockMatrix, Record
 from slem_dft.errors import ConventionError, MissingInputError, SlemDFTWarning
-from slem_dft.units import BOHR_TO_ANG_SIESTA5, RY_TO_EV_CODATA2018
+from slem_dft.layouts import SIESTA_HSX_SPECIES
+from slem_dft.units import BOHR_TO_ANG_SIESTA5, RY_TO_EV_CODATA2018, siesta_units
 
 __all__ = [
     "SparsityPattern",
@@ -50,8 +49,8 @@ __all__ = [
     "operator_values",
     "ordvec",
     "siesta_pattern",
+    "export_files",
     "spin_components",
-    "spinor_components",
     "write_inputs",
 ]
 
@@ -106,7 +105,7 @@ def _pattern_bohr(record: Record) -> float:
     """Angstrom per Bohr for the sparsity decisions: that of the SIESTA version a SIESTA record
     was read with (its positions and the ``.ion.xml`` cutoffs are in that Bohr), else SIESTA 5's.
     The files themselves are written in SIESTA 5 units (CODATA 2018), as HSX v1 is read."""
-    return unit_constants(record.source.code_version)[1] if record.source.code == "siesta" else BOHR_TO_ANG_SIESTA5
+    return siesta_units(record.source.code_version)[1] if record.source.code == "siesta" else BOHR_TO_ANG_SIESTA5
 
 
 # -- neighbour order -------------------------------------------------------------------------
@@ -205,12 +204,6 @@ def _connections(ion_i: IonFile, ions_j: list[IonFile], xij: np.ndarray) -> list
     return out
 
 
-def _image_index(R: np.ndarray, nsc: np.ndarray) -> np.ndarray:
-    """Canonical image index of lattice offsets R (n, 3) in a supercell nsc (section 3)."""
-    idx = np.where(R >= 0, R, R + nsc)
-    return idx[:, 0] + nsc[0] * (idx[:, 1] + nsc[1] * idx[:, 2])
-
-
 def siesta_pattern(record: Record, ions: Mapping[str, IonFile] | None = None,
                    operators: Sequence[str] = ("DM",)) -> SparsityPattern:
     """SIESTA's sparsity pattern of the record's structure (module docstring).
@@ -250,7 +243,7 @@ def _assemble(record: Record, rows, nsc: np.ndarray) -> SparsityPattern:
     no_u = record.n_orbitals
     cols, keep_rows = [], []
     for ja, R, juo in rows:
-        col = juo if record.gamma_only else _image_index(R, nsc) * no_u + juo
+        col = juo if record.gamma_only else siesta_image_index(R, nsc) * no_u + juo
         _, first = np.unique(col, return_index=True)
         first.sort()
         cols.append(col[first])
@@ -260,7 +253,7 @@ def _assemble(record: Record, rows, nsc: np.ndarray) -> SparsityPattern:
     row = np.repeat(np.arange(no_u), numh)
     juo = np.concatenate([k[2] for k in keep_rows])
     R = np.concatenate([k[1] for k in keep_rows])
-    return SparsityPattern(nsc, numh, np.concatenate(cols), canonical_isc_off(nsc), atom_of[row], atom_of[juo],
+    return SparsityPattern(nsc, numh, np.concatenate(cols), siesta_image_offsets(nsc), atom_of[row], atom_of[juo],
                            local_of[row], local_of[juo], sign_of[row] * sign_of[juo],
                            np.zeros_like(R) if record.gamma_only else R)
 
@@ -268,15 +261,7 @@ def _assemble(record: Record, rows, nsc: np.ndarray) -> SparsityPattern:
 def _orbital_tables(record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per SIESTA orbital (atoms in order, each in its species' SIESTA order): atom, canonical
     index within the atom, and the (-1)^m sign between the two conventions."""
-    atom, local, sign = [], [], []
-    for a, label in enumerate(record.species):
-        perm, s = orbital_map("siesta", record.basis[label].ls)
-        inv = np.empty_like(perm)
-        inv[perm] = np.arange(perm.size)  # SIESTA slot q holds canonical orbital inv[q]
-        atom.append(np.full(perm.size, a))
-        local.append(inv)
-        sign.append(s[inv])
-    return np.concatenate(atom), np.concatenate(local), np.concatenate(sign)
+    return orbital_table("siesta", [record.basis[label].ls for label in record.species])
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -284,31 +269,6 @@ def _hermitian_boxes(channels: np.ndarray) -> bool:
     """True when every stored spin box is hermitian (B_uu, B_dd real, B_du = conj B_ud): the
     non-collinear layout (4 components) holds it exactly."""
     return not (channels[0].imag.any() or channels[3].imag.any() or np.any(channels[1] != np.conj(channels[2])))
-
-
-def spinor_components(channels: np.ndarray, n_components: int) -> np.ndarray:
-    """Canonical spinor channels (uu, ud, du, dd) at (io, juo, R) -> SIESTA's spin components,
-    the inverse of :func:`slem_dft.conventions.siesta_spinor_channels` (section 6).
-
-    The spin box SIESTA stores is B = (conj c_uu, conj c_du; conj c_ud, conj c_dd) in rows
-    (uu, ud / du, dd). Four components (non-collinear) hold only hermitian boxes (B_uu, B_dd
-    real and B_du = conj B_ud); eight (spin-orbit) hold any.
-
-    Parameters
-    ----------
-    channels : (4, n) complex128
-    n_components : 4 or 8
-
-    Returns
-    -------
-    (4 or 8, n) float64
-    """
-    b_uu, b_ud, b_du, b_dd = np.conj(channels[0]), np.conj(channels[2]), np.conj(channels[1]), np.conj(channels[3])
-    if n_components == 4:
-        out = np.stack([b_uu.real, b_dd.real, b_ud.real, -b_ud.imag])
-    else:
-        out = np.stack([b_uu.real, b_dd.real, b_ud.real, -b_ud.imag, b_uu.imag, b_dd.imag, b_du.real, b_du.imag])
-    return out + 0.0  # -0.0 (from conjugating zeros) -> +0.0, as SIESTA writes them
 
 
 def spin_components(record: Record, operators: Sequence[str]) -> int:
@@ -338,7 +298,7 @@ def operator_values(record: Record, operator: str, pattern: SparsityPattern, nsp
     _warn_dropped(operator, op, pos)
     if operator == "H":
         values = values / RY_TO_EV_CODATA2018
-    return spinor_components(values, nspin) if op.spin == "spinor" else values.real.astype(np.float64)
+    return siesta_spin_components(values, nspin) if op.spin == "spinor" else values.real.astype(np.float64)
 
 
 def _warn_dropped(operator: str, op: BlockMatrix, used: np.ndarray) -> None:
@@ -390,7 +350,7 @@ def hsx_bytes(record: Record, pattern: SparsityPattern, H: np.ndarray, S: np.nda
     na = len(record.atoms)
     reals = np.concatenate([(record.atoms.cell.array / bohr).reshape(-1),
                             [(record.fermi_energy or 0.0) / ry, record.n_electrons or 0.0, 0.0]])
-    species = np.zeros(len(labels), dtype=[("label", "S20"), ("zval", "<f8"), ("no", "<i4")])
+    species = np.zeros(len(labels), dtype=SIESTA_HSX_SPECIES)
     triplets = []
     for s, label in enumerate(labels):
         sb = record.basis[label]
@@ -475,7 +435,7 @@ def write_inputs(directory: str | os.PathLike, record: Record, operators: Sequen
     label
         SIESTA's SystemLabel (default :func:`default_system_label`).
     ions
-        Species label -> its ``.ion.xml`` (:func:`slem_dft.parsers.siesta.ion.find_ion_files`):
+        Species label -> its ``.ion.xml`` (:func:`slem_dft.basisfiles.ion.find_ion_files`):
         the basis is checked against it and the sparsity is SIESTA's own; without, the stored
         blocks set the sparsity (module docstring).
 
@@ -503,3 +463,12 @@ def write_inputs(directory: str | os.PathLike, record: Record, operators: Sequen
         atomic_write(directory / name, payload)
         paths.append(directory / name)
     return paths
+
+
+def export_files(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    """``slem-dft export --to siesta``: :func:`write_inputs` with the ``.ion.xml`` files named in
+    ``options["orbitals"]`` (label -> file), else the run's own ``<label>.ion.xml`` where present,
+    and ``options["system_label"]``."""
+    named = options.get("orbitals")
+    ions = {label: read_ion(path) for label, path in named.items()} if named else find_ion_files(record, required=False)
+    return write_inputs(folder, record, operators, options.get("system_label"), ions)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from slem_dft.data import Record
 from slem_dft.errors import ConfigError, MissingInputError
 from slem_dft.kspace import BlochSum, spin_expand
 
-__all__ = ["MAX_ORBITALS", "hr_text", "minimum_mesh", "orthogonal_hr", "wigner_seitz", "write_hr"]
+__all__ = ["MAX_ORBITALS", "export_files", "hr_text", "minimum_mesh", "orthogonal_hr", "wigner_seitz", "write_hr"]
 
 #: Largest num_wann written: every k-point needs dense n x n matrices and the file holds
 #: nrpts * n^2 lines (1000 orbitals on a 5x5x5 mesh: 1.5e8 lines, 8 GB of text).
@@ -178,3 +178,10 @@ def write_hr(folder: str | os.PathLike, record: Record, mesh: Sequence[int] | No
         atomic_write(path, hr_text(*orthogonal_hr(record, mesh, channel)))
         written.append(path)
     return written
+
+
+def export_files(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
+    """``slem-dft export --to wannier90``: :func:`write_hr` with ``options["kmesh"]`` and
+    ``seedname``. Always H orthogonalised with S, whatever ``operators`` says (a tight-binding
+    file has no S or DM)."""
+    return write_hr(folder, record, options.get("kmesh"), options.get("seedname", "wannier90"))

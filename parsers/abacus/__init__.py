@@ -1,12 +1,11 @@
-"""ABACUS (LCAO) reader: CSR operator files, STRU/INPUT/KPT, ``.orb`` headers, logs and
-eigenvalue references. See formats-abacus.md and docs/abacus.md."""
+"""ABACUS (LCAO) reader: CSR operator files, STRU/INPUT/KPT, logs and eigenvalue references
+(``.orb`` basis files: :mod:`slem_dft.basisfiles.orb`). See formats-abacus.md and docs/abacus.md."""
 
 from .csr import CsrFile, read_csr
-from .inputs import read_input, read_kpt, read_log, read_orb_header, read_stru
+from .inputs import read_input, read_kpt, read_log, read_stru
 from .run import (
     detect,
     find_operator_files,
-    radial_functions,
     read_radial_basis,
     read_run,
     read_run_references,
@@ -19,7 +18,6 @@ __all__ = [
     "read_input",
     "read_kpt",
     "read_log",
-    "read_orb_header",
     "read_stru",
     "detect",
     "find_operator_files",
@@ -27,5 +25,4 @@ __all__ = [
     "read_run_references",
     "read_radial_basis",
     "read_structure",
-    "radial_functions",
 ]

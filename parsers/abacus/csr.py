@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slem_dft.compression import open_text
 from slem_dft.errors import FileFormatError, SlemDFTWarning, UnsupportedVersionError
 
-from .._text import TokenReader, open_text, parse_ints, parse_numbers
+from .._text import TokenReader, parse_ints, parse_numbers
 
 __all__ = ["CsrHeaderStructure", "CsrFile", "read_csr"]
 

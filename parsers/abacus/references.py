@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+from slem_dft.compression import open_text, strip_compression
 from slem_dft.conventions import orbital_map, spinor_split
 from slem_dft.data import Record
 from slem_dft.errors import FileFormatError
 from slem_dft.reference import BandReference, DenseReference
 from slem_dft.units import RY_TO_EV_ABACUS
 
-from .._text import half_ulp, open_text, parse_numbers, strip_compression
+from .._text import half_ulp, parse_numbers
 from .inputs import read_kpt
 
 __all__ = ["read_eig_occ", "read_bands_dat", "read_dense_dump", "find_references"]

@@ -16,15 +16,16 @@ from pathlib import Path
 import ase
 import numpy as np
 
+from slem_dft.basisfiles.orb import radial_functions, read_orb_header
+from slem_dft.compression import strip_compression
 from slem_dft.conventions import orbital_map, spinor_split
 from slem_dft.data import Basis, BlockMatrix, Record, Source, SpeciesBasis
 from slem_dft.errors import AmbiguousInputError, FileFormatError, MissingInputError
 from slem_dft.overlap import RadialFunction
-from slem_dft.units import BOHR_TO_ANG_ABACUS, RY_TO_EV_ABACUS
+from slem_dft.units import RY_TO_EV_ABACUS
 
-from .._text import strip_compression
 from .csr import CsrFile, CsrHeaderStructure, read_csr
-from .inputs import LogInfo, Stru, read_input, read_log, read_orb_header, read_orb_radials, read_stru
+from .inputs import LogInfo, Stru, read_input, read_log, read_stru
 
 __all__ = ["detect", "find_operator_files", "read_run", "read_run_references", "read_radial_basis"]
 
@@ -350,15 +351,3 @@ def read_radial_basis(record: Record) -> dict[str, list[RadialFunction]]:
     if missing:
         raise MissingInputError(record.source.path, f"no .orb file known for species {', '.join(missing)}")
     return {label: radial_functions(path, record.basis[label]) for label, path in record.source.basis_files.items()}
-
-
-def radial_functions(path: str | os.PathLike, species: SpeciesBasis) -> list[RadialFunction]:
-    """The radial functions of a ``.orb`` file (Angstrom units), checked against the shells
-    of ``species``."""
-    _, shells, dr = read_orb_radials(path)
-    # Bohr -> Angstrom: r scales by a, and f by a^(-3/2) to keep int f^2 r^2 dr = 1.
-    a = BOHR_TO_ANG_ABACUS
-    out = [RadialFunction(l, dr * a, f * a**-1.5) for l, f in shells]
-    if [f.l for f in out] != list(species.ls):
-        raise FileFormatError(path, f"radial shells {[f.l for f in out]} differ from the basis of {species.label}")
-    return out

@@ -1,7 +1,7 @@
 """OpenMX reader: .scfout (versions 0-3, either byte order, plain or compressed) and the
 .out / .Band text companions. See formats-openmx.md and docs/openmx.md."""
 
-from .inputs import OpenmxInput, parse_input, species_basis
+from .inputs import OpenmxInput, parse_input
 from .outputs import BandFile, OutFile, read_band, read_out
 from .run import detect, find_scfout, read_run, read_run_references
 from .scfout import Scfout, read_scfout
@@ -19,5 +19,4 @@ __all__ = [
     "read_run",
     "read_run_references",
     "read_scfout",
-    "species_basis",
 ]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slem_dft.conventions import orbital_map
+from slem_dft.conventions import OPENMX_DM_PER_SPIN, orbital_table
 from slem_dft.data import BlockMatrix
 from slem_dft.units import HARTREE_TO_EV_OPENMX
 
@@ -62,12 +62,7 @@ def element_positions(scf: Scfout, shell_ls: Sequence[Sequence[int]]) -> Element
     shell angular momenta (file shell order)."""
     counts = scf.n_orbitals
     start = np.concatenate([[0], np.cumsum(counts)])
-    canonical = np.empty(start[-1], dtype=np.int64)  # file slot -> canonical slot, per atom
-    sign_of = np.empty(start[-1])
-    for atom, ls in enumerate(shell_ls):
-        perm, sign = orbital_map("openmx", ls)
-        canonical[start[atom] + perm] = np.arange(perm.size)
-        sign_of[start[atom] + perm] = sign
+    _, canonical, sign_of = orbital_table("openmx", shell_ls)  # per file slot: canonical slot, sign
     n_cols = counts[scf.neighbours]
     sizes = counts[scf.block_atom] * n_cols
     block = np.repeat(np.arange(sizes.size), sizes)
@@ -106,10 +101,10 @@ def operator_blocks(scf: Scfout, el: Elements, name: str, use_imaginary_h: bool)
     if name == "S":
         return _blocks(el, m["S"], "none")
     if scf.spin == 0:
-        factor = HARTREE_TO_EV_OPENMX if name == "H" else 2.0  # DM: per spin -> total
+        factor = HARTREE_TO_EV_OPENMX if name == "H" else 1.0 / OPENMX_DM_PER_SPIN[1]  # DM: per spin -> total
         return _blocks(el, [m[name][0] * factor], "none")
     if scf.spin == 1:
-        factor = HARTREE_TO_EV_OPENMX if name == "H" else 1.0
+        factor = HARTREE_TO_EV_OPENMX if name == "H" else 1.0 / OPENMX_DM_PER_SPIN[2]
         return _blocks(el, [v * factor for v in m[name]], "collinear")
     if name == "H":
         h = m["H"]

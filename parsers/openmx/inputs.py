@@ -1,5 +1,6 @@
 """The OpenMX input file (``.dat``, echoed at the end of the scfout and at the top of the
-``.out``): keywords, ``<Block ... Block>`` sections and the PAO basis strings.
+``.out``): keywords and ``<Block ... Block>`` sections (the PAO basis strings:
+:mod:`slem_dft.basisfiles.pao`).
 
 Keywords are matched case-insensitively (OpenMX's ``Inputtools`` does the same); ``#`` starts
 a comment.
@@ -7,15 +8,11 @@ a comment.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-import ase.data
-
-from slem_dft.data import SpeciesBasis
 from slem_dft.errors import FileFormatError
 
-__all__ = ["SPIN_ORBIT_KEYWORDS", "OpenmxInput", "parse_input", "species_basis"]
+__all__ = ["SPIN_ORBIT_KEYWORDS", "OpenmxInput", "parse_input"]
 
 #: Options under which OpenMX adds the imaginary iHks parts to the non-collinear H
 #: (Hamiltonian_Band_NC.c): spin-orbit coupling, LDA+U, the NC spin constraint, Zeeman terms.
@@ -26,10 +23,6 @@ SPIN_ORBIT_KEYWORDS = (
     "scf.nc.zeeman.spin",
     "scf.nc.zeeman.orbital",
 )
-
-_L_LETTERS = "spdfg"
-_SHELLS = re.compile(r"([spdfg])(\d+)")
-
 
 @dataclass(frozen=True)
 class OpenmxInput:
@@ -99,29 +92,3 @@ def parse_input(text: str, path: str) -> OpenmxInput:
     if current is not None:
         raise FileFormatError(path, f"input block <{current} is not closed")
     return OpenmxInput(path, keywords, blocks)
-
-
-def species_basis(label: str, pao: str, path: str) -> SpeciesBasis:
-    """A species' shells from its PAO string, e.g. ``Fe6.0S-s2p2d1``: element Fe, 2 s, 2 p and
-    1 d radial functions, ordered l = 0..lmax then zeta (formats-openmx.md section 3)."""
-    name, dash, spec = pao.rpartition("-")
-    counts: dict[int, int] = {}
-    pos = 0
-    for m in _SHELLS.finditer(spec):
-        if m.start() != pos:
-            break
-        counts[_L_LETTERS.index(m.group(1))] = int(m.group(2))
-        pos = m.end()
-    if not dash or pos != len(spec) or not counts:
-        raise FileFormatError(path, f"species {label}: cannot read the basis string {pao!r} (expected e.g. Si7.0-s2p2d1)")
-    zetas = [counts.get(l, 0) for l in range(max(counts) + 1)]
-    return SpeciesBasis.from_zeta_counts(label, _element(label, name, path), zetas)
-
-
-def _element(label: str, pao_name: str, path: str) -> str:
-    """Chemical symbol from the PAO file name (``Fe6.0S``), else from the species label."""
-    for text in (pao_name, label):
-        m = re.match(r"[A-Z][a-z]?", text)
-        if m and m.group(0) in ase.data.atomic_numbers:
-            return m.group(0)
-    raise FileFormatError(path, f"species {label}: no chemical symbol in {pao_name!r} or the label")

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slem_dft.compression import open_text
 from slem_dft.errors import FileFormatError
 
-from .._text import TokenReader, open_text, parse_ints, parse_numbers
+from .._text import TokenReader, parse_ints, parse_numbers
 
 __all__ = ["BandFile", "OutFile", "read_band", "read_out"]
 

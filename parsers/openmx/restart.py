@@ -1,12 +1,10 @@
 """OpenMX restart files ``<name>_rst/<name>.rst<N>`` (formats-openmx.md section 6; OpenMX
 ``RestartFileDFT.c``): the per-atom Kohn-Sham H and DM that ``scf.restart on`` reads.
 
-Each file is a raw int32 / float64 stream in the writer's byte order: 10 header ints
-(SpinP_switch, List_YOUSO[23], [1], [8], [7], atom count, species index, orbitals, FNAN,
-SO_switch), the neighbour table as six int arrays of FNAN + 1 (atom 1-based, n1, n2, n3,
-species, orbitals), the band energy Uele (Hartree), H for spins 0..SpinP_switch (Hartree),
-then the DM for the same spins, each block row-major. The layout of a folder is that of the
-scfout's sparse matrices, so :mod:`.blocks` turns it into canonical operators.
+The record of one file, :class:`slem_dft.layouts.RestartAtom`, and its byte layout are
+declared once in :mod:`slem_dft.layouts`, beside the writer's direction. The layout of a
+folder is that of the scfout's sparse matrices, so :mod:`.blocks` turns it into canonical
+operators.
 """
 
 from __future__ import annotations
@@ -18,104 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from slem_dft.data import BlockMatrix
-from slem_dft.errors import FileFormatError, MissingInputError, TruncatedFileError, UnsupportedVersionError
+from slem_dft.errors import FileFormatError, MissingInputError
+from slem_dft.layouts import RestartAtom, rst_from_bytes
 
 from .blocks import element_positions, operator_blocks
 
-__all__ = ["Restart", "RestartFile", "read_restart", "read_rst", "restart_operators"]
-
-_HEADER_INTS = 10
+__all__ = ["Restart", "read_restart", "read_rst", "restart_operators"]
 
 
-@dataclass(frozen=True, eq=False)
-class RestartFile:
-    """One ``.rst<N>`` file as stored (file units and orbital order).
-
-    Attributes
-    ----------
-    path : str
-    byteorder : str
-        "<" or ">".
-    spin : int
-        SpinP_switch (0 unpolarised, 1 collinear).
-    dims : (4,) tuple of int
-        List_YOUSO[23], [1], [8], [7] as written (spin channels, atoms + 1, max FNAN + 7,
-        max orbitals per atom).
-    n_atoms, species, n_orbitals, so_switch : int
-        Atom count, species index (0-based), orbitals of this atom, SO_switch.
-    neighbours : (FNAN + 1,) int64
-        Neighbour atoms, 0-based; entry 0 is the atom itself.
-    cells : (FNAN + 1, 3) int64
-        Lattice vector (n1, n2, n3) of each neighbour's cell.
-    neighbour_species, neighbour_orbitals : (FNAN + 1,) int64
-    band_energy : float
-        Uele, Hartree.
-    H, DM : (SpinP_switch + 1, n_values) float64
-        Blocks in neighbour order, row-major; H in Hartree, DM per spin.
-    """
-
-    path: str
-    byteorder: str
-    spin: int
-    dims: tuple[int, int, int, int]
-    n_atoms: int
-    species: int
-    n_orbitals: int
-    so_switch: int
-    neighbours: np.ndarray
-    cells: np.ndarray
-    neighbour_species: np.ndarray
-    neighbour_orbitals: np.ndarray
-    band_energy: float
-    H: np.ndarray
-    DM: np.ndarray
-
-
-def _byteorder(raw: bytes, path: str) -> str:
-    """The order in which the header reads as SpinP_switch 0/1/3 and a positive atom count."""
-    for order in ("<", ">"):
-        head = np.frombuffer(raw[: 4 * _HEADER_INTS], dtype=order + "i4")
-        if head[0] in (0, 1, 3) and head[5] > 0 and head[7] > 0 and head[8] >= 0:
-            return order
-    raise FileFormatError(path, "not an OpenMX restart file: the header (spin, atoms, orbitals) is invalid in either byte order", "byte 0")
-
-
-def read_rst(path: str | os.PathLike) -> RestartFile:
-    """Read one ``.rst<N>`` file.
-
-    Raises
-    ------
-    TruncatedFileError
-        The file ends before the blocks its header announces.
-    FileFormatError
-        Not a restart file, or bytes left over after the DM.
-    UnsupportedVersionError
-        A non-collinear file (SpinP_switch 3): no real one exists to check its layout against.
-    """
-    path = os.fspath(path)
-    raw = Path(path).read_bytes()
-    if len(raw) < 4 * _HEADER_INTS:
-        raise TruncatedFileError(path, f"file ends in the header: {len(raw)} of {4 * _HEADER_INTS} bytes", "byte 0")
-    order = _byteorder(raw, path)
-    spin, d23, d1, d8, d7, n_atoms, species, n_orb, fnan, so = np.frombuffer(raw[:40], dtype=order + "i4").tolist()
-    if spin == 3:
-        raise UnsupportedVersionError(path, "non-collinear restart files (SpinP_switch 3) are not read: no real file to verify the layout")
-    n = fnan + 1
-    table_end = 4 * _HEADER_INTS + 4 * 6 * n
-    if len(raw) < table_end + 8:
-        raise TruncatedFileError(path, f"file ends in the neighbour table ({n} neighbours announced)", f"byte {len(raw)}")
-    table = np.frombuffer(raw[40:table_end], dtype=order + "i4").astype(np.int64).reshape(6, n)
-    if table[0].min() < 1 or table[0].max() > n_atoms or table[5].min() < 1:
-        raise FileFormatError(path, "the neighbour table points outside the atoms or has no orbitals", f"byte {4 * _HEADER_INTS}")
-    n_values = n_orb * int(table[5].sum())
-    want = table_end + 8 + 2 * (spin + 1) * 8 * n_values
-    if len(raw) != want:
-        kind = TruncatedFileError if len(raw) < want else FileFormatError
-        raise kind(path, f"{len(raw)} bytes, the header announces {want} (H and DM of {spin + 1} spin(s), {n} neighbours)")
-    values = np.frombuffer(raw[table_end + 8:], dtype=order + "f8").astype(np.float64).reshape(2, spin + 1, n_values)
-    return RestartFile(path, order, spin, (d23, d1, d8, d7), n_atoms, species, n_orb, so, table[0] - 1,
-                       table[1:4].T.copy(), table[4], table[5],
-                       float(np.frombuffer(raw[table_end:table_end + 8], dtype=order + "f8")[0]), values[0], values[1])
+def read_rst(path: str | os.PathLike) -> RestartAtom:
+    """Read one ``.rst<N>`` file (:func:`slem_dft.layouts.rst_from_bytes` gives the errors)."""
+    return rst_from_bytes(Path(path).read_bytes(), path)
 
 
 @dataclass(eq=False)
@@ -139,7 +50,7 @@ class Restart:
         Uele, Hartree.
     matrices : dict
         "H" and "DM": lists of (n_values,) float64, one per spin, all atoms' blocks in order.
-    files : list of RestartFile
+    files : list of :class:`slem_dft.layouts.RestartAtom`
     """
 
     path: str
@@ -151,7 +62,7 @@ class Restart:
     block_cell: np.ndarray
     band_energy: float
     matrices: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    files: list[RestartFile] = field(default_factory=list)
+    files: list[RestartAtom] = field(default_factory=list)
 
     @property
     def n_atoms(self) -> int:

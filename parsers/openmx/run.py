@@ -16,14 +16,15 @@ from pathlib import Path
 import ase
 import numpy as np
 
+from slem_dft.compression import COMPRESSED_SUFFIXES, strip_compression
+from slem_dft.basisfiles.pao import species_basis
 from slem_dft.data import Basis, Record, Source
 from slem_dft.errors import AmbiguousInputError, ConfigError, FileFormatError, MissingInputError
 from slem_dft.reference import BandReference
 from slem_dft.units import BOHR_TO_ANG_OPENMX, HARTREE_TO_EV_OPENMX
 
-from .._text import COMPRESSED_SUFFIXES, strip_compression
 from .blocks import element_positions, operator_blocks
-from .inputs import SPIN_ORBIT_KEYWORDS, OpenmxInput, parse_input, species_basis
+from .inputs import SPIN_ORBIT_KEYWORDS, OpenmxInput, parse_input
 from .outputs import OutFile, read_band, read_out
 from .scfout import Scfout, read_scfout
 

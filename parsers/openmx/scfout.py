@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from slem_dft.compression import open_binary
 from slem_dft.errors import FileFormatError, TruncatedFileError, UnsupportedVersionError
 
-from .._text import open_binary
 
 __all__ = ["SUPPORTED_VERSIONS", "Scfout", "read_scfout"]
 

@@ -1,29 +1,26 @@
-"""SIESTA reader: HSX (v0, v1, v2), TSHS, DM, ``.ion.xml`` basis files, and the text companions (EIG, KP, ORB_INDX,
-STRUCT_OUT, XV, RUN.out, fdf). See formats-siesta.md and docs/siesta.md."""
+"""SIESTA reader: HSX (v0, v1, v2), TSHS, DM and the text companions (EIG, KP, ORB_INDX,
+STRUCT_OUT, XV, RUN.out, fdf); radial functions from the ``.ion.xml`` basis files
+(:mod:`slem_dft.basisfiles.ion`). See formats-siesta.md and docs/siesta.md."""
+
+from slem_dft.basisfiles.ion import read_radial_basis
 
 from .dm import DMFile, read_dm
 from .hsx import read_hsx
-from .ion import IonFile, find_ion_files, radial_functions, read_ion, read_radial_basis
 from .references import eig_reference
-from .run import detect, find_files, read_run, read_run_references, unit_constants
+from .run import detect, find_files, read_run, read_run_references
 from .sparse import SparseMatrices
 from .tshs import read_tshs
 
 __all__ = [
     "DMFile",
-    "IonFile",
     "SparseMatrices",
     "detect",
     "eig_reference",
     "find_files",
-    "find_ion_files",
     "read_dm",
     "read_hsx",
-    "read_ion",
-    "radial_functions",
     "read_radial_basis",
     "read_run",
     "read_run_references",
     "read_tshs",
-    "unit_constants",
 ]

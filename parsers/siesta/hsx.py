@@ -11,9 +11,10 @@ import os
 import numpy as np
 
 from slem_dft.errors import FileFormatError, UnsupportedVersionError
+from slem_dft.layouts import SIESTA_HSX_SPECIES
 
 from .._fortran import FortranFile
-from .sparse import SPECIES_DTYPE, SparseMatrices, SpeciesRecord, read_logical, read_pattern
+from .sparse import SparseMatrices, SpeciesRecord, read_logical, read_pattern
 
 __all__ = ["hsx_version", "read_hsx"]
 
@@ -54,7 +55,7 @@ def _read_v0(f: FortranFile, values: bool) -> SparseMatrices:
     qtot, temp = (float(x) for x in f.read_array("<f8", "qtot, temp", 2))
     xij = f.read_rows(numh, "<f4", "xij", width=3).astype(np.float64).reshape(-1, 3)
     n_species = int(f.read_array("<i4", "number of species", 1)[0])
-    table = f.read_array(SPECIES_DTYPE, "species (label, zval, no)", n_species)
+    table = f.read_array(SIESTA_HSX_SPECIES, "species (label, zval, no)", n_species)
     species = tuple(
         SpeciesRecord(_label(row["label"]), float(row["zval"]),
                       np.array([f.read_array("<i4", f"orbital (n, l, zeta) of {_label(row['label'])}", 3)
@@ -83,7 +84,7 @@ def _read_v12(f: FortranFile, version: int, values: bool) -> SparseMatrices:
     cell, (fermi, qtot, temp) = reals[:9].reshape(3, 3).copy(), reals[9:]
     geometry = f.read_array(np.dtype([("isc", "<i4", (n_s, 3)), ("xa", "<f8", (na_u, 3)), ("isa", "<i4", na_u),
                                       ("lasto", "<i4", na_u)]), "isc_off, xa, isa, lasto", 1)[0]
-    table = f.read_array(SPECIES_DTYPE, "species (label, zval, no)", n_species)
+    table = f.read_array(SIESTA_HSX_SPECIES, "species (label, zval, no)", n_species)
     species = tuple(
         SpeciesRecord(_label(row["label"]), float(row["zval"]),
                       f.read_array("<i4", f"orbitals (n, l, zeta) of {_label(row['label'])}", 3 * int(row["no"]))

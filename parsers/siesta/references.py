@@ -10,6 +10,7 @@ import numpy as np
 from slem_dft.data import Record
 from slem_dft.errors import FileFormatError
 from slem_dft.reference import BandReference
+from slem_dft.units import siesta_units
 
 from .structure import find_companion
 from .text import read_eig, read_fdf, read_kp
@@ -47,11 +48,9 @@ def eig_reference(eig: str | os.PathLike, kp: str | os.PathLike | None, record: 
 
 def find_references(directory: Path, record: Record) -> list[BandReference]:
     """The ``<SystemLabel>.EIG`` (or only ``.EIG``) of ``directory``, with its ``.KP``."""
-    from .run import unit_constants
-
     label = read_fdf(directory).system_label
     eig = find_companion([directory], ".EIG", label)
     if eig is None:
         return []
     kp = find_companion([directory], ".KP", label)
-    return [eig_reference(eig, kp, record, unit_constants(record.source.code_version)[1])]
+    return [eig_reference(eig, kp, record, siesta_units(record.source.code_version)[1])]

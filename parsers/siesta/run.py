@@ -10,40 +10,30 @@ block meaning <i| O |j + R> (SIESTA stores <jo| O |io> at row io, column jo).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import ase
 import numpy as np
 
-from slem_dft.conventions import orbital_map, siesta_spinor_channels
+from slem_dft.compression import strip_compression
+from slem_dft.conventions import orbital_table, siesta_image_offsets, siesta_spinor_channels
 from slem_dft.data import BlockMatrix, Record, Source
 from slem_dft.errors import AmbiguousInputError, FileFormatError, MissingInputError
-from slem_dft.units import BOHR_TO_ANG_SIESTA5, BOHR_TO_ANG_SIESTA41, RY_TO_EV_CODATA2018, RY_TO_EV_SIESTA41
+from slem_dft.units import RY_TO_EV_CODATA2018, RY_TO_EV_SIESTA41, SIESTA_LEGACY_VERSION, siesta_units
 
-from .._text import strip_compression
 from .dm import DMFile, read_dm
 from .hsx import hsx_version, read_hsx
-from .sparse import SparseMatrices, canonical_isc_off, images_from_xij, rows_of
-from .structure import Structure, find_companion, read_structure
+from .references import find_references
+from .sparse import SparseMatrices, images_from_xij, rows_of
+from .structure import SiestaStructure, find_companion, read_structure
 from .text import read_eig, read_fdf, read_run_out
 from .tshs import read_tshs
 
-__all__ = ["detect", "find_files", "read_run", "read_run_references", "unit_constants"]
+__all__ = ["detect", "find_files", "read_run", "read_run_references"]
 
 _BINARY = (".HSX", ".TSHS", ".DM")
-_LEGACY = "<=4.1"
 _SPIN = {1: "none", 2: "collinear", 4: "spinor", 8: "spinor"}
-
-
-def unit_constants(version: str) -> tuple[float, float]:
-    """(eV per Ry, Angstrom per Bohr) of the SIESTA version that wrote a file: legacy
-    (13.60580, 0.529177) up to 4.1, CODATA 2018 from 5.0 on (and for an unknown version)."""
-    m = re.match(r"\D*(\d+)", version)
-    if version == _LEGACY or (m and int(m.group(1)) < 5):
-        return RY_TO_EV_SIESTA41, BOHR_TO_ANG_SIESTA41
-    return RY_TO_EV_CODATA2018, BOHR_TO_ANG_SIESTA5
 
 
 def _binaries(run_dir: Path) -> list[Path]:
@@ -89,12 +79,12 @@ def _read_matrices(path: Path) -> SparseMatrices:
 def _version(run_dir: Path, hs: SparseMatrices, label: str | None) -> tuple[str, list[str]]:
     """The SIESTA version that wrote ``hs`` and notes on how it was decided."""
     if hs.kind == "HSX v0":
-        return _LEGACY, [f"{Path(hs.path).name} is HSX version 0, written by SIESTA <= 4.1 (legacy units)"]
+        return SIESTA_LEGACY_VERSION, [f"{Path(hs.path).name} is HSX version 0, written by SIESTA <= 4.1 (legacy units)"]
     if (run_dir / "RUN.out").is_file() and (version := read_run_out(run_dir / "RUN.out").version):
         return version, []
     sibling = find_companion([run_dir], ".HSX", label)
     if sibling is not None and hsx_version(sibling) == 0:
-        return _LEGACY, [(f"SIESTA version not recorded; the run's {sibling.name} is HSX version 0, written by "
+        return SIESTA_LEGACY_VERSION, [(f"SIESTA version not recorded; the run's {sibling.name} is HSX version 0, written by "
                           "SIESTA <= 4.1 (legacy units)")]
     eig = find_companion([run_dir], ".EIG", label)
     if eig is not None and hs.fermi is not None:
@@ -102,7 +92,7 @@ def _version(run_dir: Path, hs: SparseMatrices, label: str | None) -> tuple[str,
         legacy, codata = (abs(hs.fermi * c - printed.fermi) for c in (RY_TO_EV_SIESTA41, RY_TO_EV_CODATA2018))
         if abs(legacy - codata) > 2 * printed.fermi_resolution:
             if legacy < codata:
-                return _LEGACY, [(f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's "
+                return SIESTA_LEGACY_VERSION, [(f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's "
                                   "with the SIESTA <= 4.1 constant 13.60580 eV/Ry")]
             return "5.x", [(f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's with the "
                             "CODATA 2018 constant of SIESTA 5")]
@@ -145,7 +135,7 @@ def read_run(
         dm_path = find_companion([run_dir], ".DM", label)
     hs = _read_matrices(hs_path)
     version, notes = _version(run_dir, hs, label)
-    ry, bohr = unit_constants(version)
+    ry, bohr = siesta_units(version)
     folders = [run_dir] + ([Path(orbital_dir)] if orbital_dir else [])
     st = read_structure(hs, folders, label, fdf, bohr)
     images = _images(hs, st)
@@ -158,7 +148,7 @@ def read_run(
     if "DM" in operators and dm_path is not None:
         dm = read_dm(dm_path)
         _check_dm(dm, hs)
-        dm_images = canonical_isc_off(dm.nsc) if dm.nsc is not None else images
+        dm_images = siesta_image_offsets(dm.nsc) if dm.nsc is not None else images
         out["DM"] = _to_blocks(dm.numh, dm.col, dm.values, dm.no_u, dm_images, maps, st, 1.0)
         used["DM"] = (os.fspath(dm_path),)
     fermi = hs.fermi * ry if hs.fermi is not None else _eig_fermi(run_dir, label)
@@ -174,7 +164,7 @@ def read_run(
                   spin_moment=log.spin_moment if log else None)
 
 
-def _images(hs: SparseMatrices, st: Structure) -> np.ndarray:
+def _images(hs: SparseMatrices, st: SiestaStructure) -> np.ndarray:
     """(n_s, 3) lattice offset of each supercell image (valid for the images in use)."""
     if hs.isc_off is not None:
         return hs.isc_off
@@ -193,20 +183,12 @@ def _check_dm(dm: DMFile, hs: SparseMatrices) -> None:
         raise FileFormatError(dm.path, f"column {int(dm.col.max()) + 1} outside the supercell of {no_s} orbitals")
 
 
-def _orbital_maps(st: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _orbital_maps(st: SiestaStructure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per file orbital: (atom, canonical index within the atom, sign)."""
-    counts = st.basis.orbital_counts(st.species)
-    atom = np.repeat(np.arange(len(st.species)), counts)
-    local, sign, start = np.empty(counts.sum(), np.int64), np.empty(counts.sum()), 0
-    for label, n in zip(st.species, counts):
-        perm, s = orbital_map("siesta", st.basis[label].ls)
-        local[start + perm] = np.arange(n)  # file slot perm[p] is canonical slot p
-        sign[start + perm] = s
-        start += n
-    return atom, local, sign
+    return orbital_table("siesta", [st.basis[label].ls for label in st.species])
 
 
-def _to_blocks(numh, col, values, no_u, images, maps, st: Structure, unit: float) -> BlockMatrix:
+def _to_blocks(numh, col, values, no_u, images, maps, st: SiestaStructure, unit: float) -> BlockMatrix:
     """SIESTA elements (row io, column jo; ``values`` (n_components, nnz)) -> canonical blocks.
 
     The stored <jo|O|io> is the canonical element (io, juo, R) for real spinless values (the
@@ -236,8 +218,6 @@ def _eig_fermi(run_dir: Path, label: str | None) -> float | None:
 
 def read_run_references(record: Record, extra: Iterable[str | os.PathLike] = ()) -> list:
     """The run's ``.EIG`` (with ``.KP``) as band references, and those of any extra folders."""
-    from .references import find_references
-
     refs = find_references(Path(record.source.path), record)
     for folder in extra:
         folder = Path(folder)

@@ -16,19 +16,13 @@ from slem_dft.errors import FileFormatError
 from .._fortran import FortranFile
 
 __all__ = [
-    "SPECIES_DTYPE",
     "SparseMatrices",
     "SpeciesRecord",
-    "canonical_isc_off",
     "images_from_xij",
     "read_logical",
     "read_pattern",
     "rows_of",
 ]
-
-#: One species in HSX: label (character(len=20)), valence charge, number of orbitals.
-SPECIES_DTYPE = np.dtype([("label", "S20"), ("zval", "<f8"), ("no", "<i4")])
-
 
 @dataclass(frozen=True)
 class SpeciesRecord:
@@ -115,14 +109,6 @@ def read_pattern(f: FortranFile, no_u: int, no_s: int, nnz: int | None = None) -
 def rows_of(numh: np.ndarray) -> np.ndarray:
     """(nnz,) 0-based row of each element."""
     return np.repeat(np.arange(numh.size, dtype=np.int64), numh)
-
-
-def canonical_isc_off(nsc) -> np.ndarray:
-    """(n_s, 3) SIESTA's image offsets: x fastest, each axis 0, 1, ..., n//2, -(n//2), ..., -1
-    (``_siesta_sc_off`` in sisl; SIESTA's supercells have odd nsc)."""
-    axes = [np.array([i if i <= n // 2 else i - n for i in range(n)], dtype=np.int64) for n in map(int, nsc)]
-    z, y, x = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
-    return np.column_stack([x.ravel(), y.ravel(), z.ravel()])
 
 
 def images_from_xij(m: SparseMatrices, cell: np.ndarray, xa: np.ndarray, tol: float = 1e-3) -> np.ndarray:

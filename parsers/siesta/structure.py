@@ -9,19 +9,19 @@ from pathlib import Path
 import ase
 import numpy as np
 
+from slem_dft.compression import strip_compression
 from slem_dft.data import Basis, Shell, SpeciesBasis
 from slem_dft.errors import FileFormatError, MissingInputError
 
-from .._text import strip_compression
 from .hsx import read_hsx
 from .sparse import SparseMatrices
 from .text import Fdf, Geometry, read_orb_indx, read_struct_out, read_xv
 
-__all__ = ["Structure", "find_companion", "read_structure", "shells_of"]
+__all__ = ["SiestaStructure", "find_companion", "read_structure", "shells_of"]
 
 
 @dataclass(frozen=True, eq=False)
-class Structure:
+class SiestaStructure:
     """Geometry (Bohr, as the operators' lattice offsets assume it), species and basis.
 
     Attributes
@@ -74,7 +74,7 @@ def _text_geometry(folders: list[Path], label: str | None) -> Geometry | None:
 
 
 def read_structure(hs: SparseMatrices, folders: list[Path], label: str | None, fdf: Fdf,
-                   bohr_to_ang: float) -> Structure:
+                   bohr_to_ang: float) -> SiestaStructure:
     """Assemble the structure of the matrices in ``hs``; ``folders`` are searched for the
     companions (run directory first), ``bohr_to_ang`` is the writing version's constant."""
     used: list[str] = []
@@ -99,7 +99,7 @@ def read_structure(hs: SparseMatrices, folders: list[Path], label: str | None, f
     if not np.array_equal(counts, np.diff(hs.lasto)):
         raise FileFormatError(hs.path, f"orbitals per atom {np.diff(hs.lasto).tolist()} do not match the basis "
                               f"{counts.tolist()} from {', '.join(used) or hs.path}")
-    return Structure(cell, xa, species, basis, tuple(used))
+    return SiestaStructure(cell, xa, species, basis, tuple(used))
 
 
 def _species_and_basis(hs, folders, label, fdf, geo, used) -> tuple[list[str], dict, np.ndarray]:

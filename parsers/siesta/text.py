@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from slem_dft.compression import open_text
 from slem_dft.errors import FileFormatError
 
-from .._text import half_ulp, open_text, parse_ints, parse_numbers
+from .._text import half_ulp, parse_ints, parse_numbers
 
 __all__ = [
     "Eig",

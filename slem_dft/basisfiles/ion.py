@@ -20,13 +20,11 @@ import ase.data
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from slem_dft.data import Record, Shell, SpeciesBasis
-from slem_dft.errors import ConventionError, FileFormatError, MissingInputError
-from slem_dft.overlap import RadialFunction
-from slem_dft.units import BOHR_TO_ANG_SIESTA5
-
-from .._text import open_text
-from .run import unit_constants
+from ..compression import open_text
+from ..data import Record, Shell, SpeciesBasis
+from ..errors import ConventionError, FileFormatError, MissingInputError
+from ..overlap import RadialFunction
+from ..units import BOHR_TO_ANG_SIESTA5, siesta_units
 
 __all__ = ["IonFile", "IonOrbital", "check_basis", "find_ion_files", "radial_function", "radial_functions", "read_ion",
            "read_radial_basis"]
@@ -221,6 +219,6 @@ def read_radial_basis(record: Record) -> dict[str, list[RadialFunction]]:
     """The radial functions of every species of a SIESTA record, from the ``<label>.ion.xml``
     files in its run directory (Angstrom, the record's shell order), converted with the Bohr
     of the SIESTA version that wrote the run (as the positions were)."""
-    bohr = unit_constants(record.source.code_version)[1]
+    bohr = siesta_units(record.source.code_version)[1]
     return {label: [radial_function(o, bohr) for o in ion.orbitals]
             for label, ion in find_ion_files(record).items()}
