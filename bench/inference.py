@@ -144,12 +144,12 @@ def main() -> None:
                       f"{1000 * r['predict_s'] / len(atoms):.2f} | {r['peak_MiB']:.0f} |", flush=True)
                 largest = out
         if args.bands and largest is not None and "S" in args.operators:
-            from slem_dft.bands import fermi_level
+            from slem_dft.bands import fermi_level_from_mesh
             from slem_dft.registry import read_run
 
             run = read_run(SI_RUN, operators=("H", "S"))
             # the run ships no log with its electron count: Si with 4 valence electrons per atom
-            fermi = fermi_level(dataclasses.replace(run, n_electrons=4.0 * len(run.atoms)))
+            fermi = fermi_level_from_mesh(dataclasses.replace(run, n_electrons=4.0 * len(run.atoms)))
             b = _bands_near_fermi(largest, args.bands, fermi)
             print(f"\nH(k), S(k) of {b['atoms']} atoms ({b['orbitals']} orbitals; nnz H(k) {b['nnz_H']}, "
                   f"S(k) {b['nnz_S']}): index setup {b['setup_s']:.2f} s, one k-point assembly "

@@ -2,7 +2,7 @@
 
 :class:`Predictor` is the Python API (``slem-dft predict`` is a thin layer over
 :func:`predict_to_store`). A structure is split into spatial chunks
-(:class:`slem_dft.nn.chunks.Chunking`); each chunk's blocks are predicted and streamed into the
+(:class:`slem_dft.chunks.Chunking`); each chunk's blocks are predicted and streamed into the
 output store, so peak memory is set by ``atoms_per_chunk`` and time grows linearly with the
 number of atoms. Under MPI the chunks are shared out in contiguous (spatial) ranges; the
 decomposition does not depend on the number of processes, so the store equals the
@@ -27,20 +27,20 @@ import numpy as np
 import torch
 
 from . import __version__
+from .chunks import ChunkGraph, Chunking
 from .data import BlockMatrix, Record, Source
 from .domain import TrainingDomain
 from .errors import ConfigError, MissingInputError
-from .nn.chunks import ChunkGraph, Chunking
 from .nn.dataset import SPIN_OF_CHANNELS
 from .nn.graph import collate
 from .overlap import RadialFunction, TwoCenterOverlap
 from .store import StoreWriter
 
-__all__ = ["Structure", "Predictor", "read_structures", "predict_to_store", "mpi_world"]
+__all__ = ["InputStructure", "Predictor", "read_structures", "predict_to_store", "mpi_world"]
 
 
 @dataclass(frozen=True, eq=False)
-class Structure:
+class InputStructure:
     """A structure to predict for: atoms (Angstrom), species labels of the model, and where
     it came from."""
 
@@ -49,7 +49,7 @@ class Structure:
     path: str
 
 
-def read_structures(paths: Iterable[str | os.PathLike]) -> list[Structure]:
+def read_structures(paths: Iterable[str | os.PathLike]) -> list[InputStructure]:
     """Structures from files ase reads (every frame of a trajectory / extxyz) or from DFT
     run or input directories (ABACUS STRU, SIESTA fdf/XV, OpenMX .dat)."""
     from .registry import read_structure
@@ -58,7 +58,7 @@ def read_structures(paths: Iterable[str | os.PathLike]) -> list[Structure]:
     for path in map(Path, paths):
         if path.is_dir():
             atoms, species = read_structure(path)
-            out.append(Structure(atoms, species, os.fspath(path)))
+            out.append(InputStructure(atoms, species, os.fspath(path)))
             continue
         if not path.is_file():
             raise MissingInputError(path, "no such file or directory")
@@ -66,7 +66,7 @@ def read_structures(paths: Iterable[str | os.PathLike]) -> list[Structure]:
             frames = ase.io.read(path, index=":")
         except Exception as exc:  # ase raises many types for unreadable files
             raise MissingInputError(path, f"ase cannot read a structure from it ({type(exc).__name__}: {exc})") from None
-        out += [Structure(a, None, f"{path}@{k}" if len(frames) > 1 else os.fspath(path)) for k, a in enumerate(frames)]
+        out += [InputStructure(a, None, f"{path}@{k}" if len(frames) > 1 else os.fspath(path)) for k, a in enumerate(frames)]
     return out
 
 
@@ -119,7 +119,7 @@ class Predictor:
         """Species labels the model knows."""
         return self.model.basis.species
 
-    def labels(self, structure: Structure) -> tuple[str, ...]:
+    def labels(self, structure: InputStructure) -> tuple[str, ...]:
         """The model species label of every atom: given, else the one label of its element."""
         if structure.species is not None:
             self.model.basis.species_index(structure.species)  # unknown labels -> clear error
@@ -154,10 +154,10 @@ class Predictor:
         """The operators the network predicts (S only when no exact overlap replaces it)."""
         return [op for op in operators if op in self.model.operators and not (op == "S" and self.overlap)]
 
-    def _species_index(self, structure: Structure) -> np.ndarray:
+    def _species_index(self, structure: InputStructure) -> np.ndarray:
         return self.model.basis.species_index(self.labels(structure))
 
-    def tasks(self, structure: Structure, operators: Mapping[str, int]) -> list[tuple[str, Chunking]]:
+    def tasks(self, structure: InputStructure, operators: Mapping[str, int]) -> list[tuple[str, Chunking]]:
         """The chunk decompositions a prediction walks through: ("model", chunks on the model's
         cutoff) for the network's operators, ("overlap", chunks on the orbital overlap range)
         for the exact S."""
@@ -171,7 +171,7 @@ class Predictor:
             out.append(("overlap", Chunking(structure.atoms, species, reach, self.atoms_per_chunk, halo=False)))
         return out
 
-    def predict_chunk(self, kind: str, structure: Structure, chunk: ChunkGraph,
+    def predict_chunk(self, kind: str, structure: InputStructure, chunk: ChunkGraph,
                       operators: Mapping[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """op -> (edges (m, 5) int64, values (channels, n_values) float64): the onsite blocks
         of the chunk's centres and its hermitian-half hopping blocks, canonical order, eV;
@@ -220,13 +220,13 @@ class Predictor:
             out_values.append(self.overlap.blocks(labels[a], labels[b], vectors[pick]).reshape(1, -1))
         return np.concatenate(out_edges), np.concatenate(out_values, axis=1)
 
-    def stream(self, structure: Structure, operators: Mapping[str, int], rank: int = 0, size: int = 1,
+    def stream(self, structure: InputStructure, operators: Mapping[str, int], rank: int = 0, size: int = 1,
                progress: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """(op, edges, values) pieces of the chunks that ``rank`` of ``size`` predicts: a
         contiguous range of every decomposition of :meth:`tasks`."""
         from tqdm import tqdm
 
-        from .parallel import share
+        from .mpi_inference import share
 
         for kind, chunking in self.tasks(structure, operators):
             mine = share(len(chunking), rank, size)
@@ -235,7 +235,7 @@ class Predictor:
                 for op, (edges, values) in self.predict_chunk(kind, structure, chunking[k], operators).items():
                     yield op, edges, values
 
-    def template(self, structure: Structure, operators: Mapping[str, int]) -> Record:
+    def template(self, structure: InputStructure, operators: Mapping[str, int]) -> Record:
         """The record of a structure without operators (metadata of a prediction)."""
         labels = self.labels(structure)
         nspin = max(operators.values(), default=1)
@@ -249,7 +249,7 @@ class Predictor:
                 operators: Sequence[str] | None = None) -> Record:
         """Predict every operator for one structure (in memory; use :func:`predict_to_store`
         for large systems)."""
-        structure = Structure(atoms, None if species is None else tuple(species), "<atoms>")
+        structure = InputStructure(atoms, None if species is None else tuple(species), "<atoms>")
         ops = self.operators(operators)
         pieces: dict[str, list] = {op: [] for op in ops}
         for op, edges, values in self.stream(structure, ops):
@@ -265,7 +265,7 @@ class Predictor:
         return Record(record.atoms, record.species, record.basis, matrices, record.nspin, record.source,
                       record.n_electrons)
 
-    def domain_warnings(self, structure: Structure) -> list[str]:
+    def domain_warnings(self, structure: InputStructure) -> list[str]:
         """Where a structure leaves the training domain (see :meth:`TrainingDomain.warnings`)."""
         return self.domain.warnings(structure.atoms, self.labels(structure), float(self.radii.max()))
 
@@ -280,7 +280,7 @@ def _read_basis_files(files: Mapping[str, str], domain: TrainingDomain) -> dict[
     return {label: read_radial_file(path, domain.bases[label]) for label, path in files.items()}
 
 
-def predict_to_store(predictor: Predictor, structures: Sequence[Structure], output: str | os.PathLike,
+def predict_to_store(predictor: Predictor, structures: Sequence[InputStructure], output: str | os.PathLike,
                      operators: Sequence[str] | None = None, comm=None, progress: bool = True,
                      echo=print) -> int:
     """Predict every structure into a new store at ``output`` (written atomically, streamed
@@ -301,6 +301,6 @@ def predict_to_store(predictor: Predictor, structures: Sequence[Structure], outp
                 for op, edges, values in predictor.stream(structure, ops, progress=progress):
                     streams[op].append(edges, values)
         return len(structures)
-    from .parallel import predict_distributed
+    from .mpi_inference import predict_mpi
 
-    return predict_distributed(predictor, structures, output, ops, comm, progress)
+    return predict_mpi(predictor, structures, output, ops, comm, progress)

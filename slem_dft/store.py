@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .atomic import atomic_path
 from .conventions import CONVENTION_ID
 from .data import Basis, BlockMatrix, Record, Shell, Source, SpeciesBasis
 from .errors import StoreError
@@ -54,7 +55,8 @@ class StoreWriter:
     def __init__(self, path: str | os.PathLike, append: bool = False):
         self.path = Path(path)
         self.append = append
-        self._tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self._target = atomic_path(self.path)
+        self._tmp: Path | None = None
         self._file: h5py.File | None = None
         self._count = 0
 
@@ -64,14 +66,20 @@ class StoreWriter:
         if self.append and self.path.exists():
             with h5py.File(self.path, "r") as f:
                 _check_schema(f, os.fspath(self.path))
-            shutil.copyfile(self.path, self._tmp)
-            self._file = h5py.File(self._tmp, "a")
-            self._count = len(self._file["structures"])
-        else:
-            self._file = h5py.File(self._tmp, "w")
-            self._file.attrs.update(format=FORMAT_NAME, schema_version=SCHEMA_VERSION, convention=CONVENTION_ID,
-                                    units=json.dumps(_UNITS), created_by=f"slem-dft {__version__}")
-            self._file.create_group("structures")
+        self._tmp = self._target.__enter__()
+        try:
+            if self.append and self.path.exists():
+                shutil.copyfile(self.path, self._tmp)
+                self._file = h5py.File(self._tmp, "a")
+                self._count = len(self._file["structures"])
+            else:
+                self._file = h5py.File(self._tmp, "w")
+                self._file.attrs.update(format=FORMAT_NAME, schema_version=SCHEMA_VERSION, convention=CONVENTION_ID,
+                                        units=json.dumps(_UNITS), created_by=f"slem-dft {__version__}")
+                self._file.create_group("structures")
+        except BaseException as exc:
+            self._target.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def add(self, record: Record) -> str:
@@ -97,10 +105,7 @@ class StoreWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._file.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        self._target.__exit__(exc_type, exc, tb)  # renamed into place, or removed after an error
 
 
 class OperatorStream:

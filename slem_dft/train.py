@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import atomic_path
 from .config import FitConfig
-from .distributed import World, world_from_env
+from .ddp_training import World, world_from_env
 from .domain import TrainingDomain, radials_of
 from .errors import ConfigError
 from .nn.blocks import _copy_index, scalar_indices, scatter_sum
@@ -22,7 +23,7 @@ from .nn.dataset import blocks_to_operator, operator_channels, record_to_sample
 from .nn.graph import collate
 from .nn.irreps import PaddedBasis
 from .nn.model import SLEM
-from .nn.spectrum import DEFAULT_KPOINTS, DEFAULT_WINDOW, eigenvalue_errors
+from .spectrum import DEFAULT_KPOINTS, DEFAULT_WINDOW, eigenvalue_errors
 from .store import Store
 
 __all__ = [
@@ -211,12 +212,6 @@ def _scheduler(optimizer, config: FitConfig):
                                                       min_lr=t.min_lr)
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device, onsite_shift: bool = False,
              world: World | None = None) -> dict:
     """Validation loss and MAE per operator (H in meV, up to mu* S with ``onsite_shift``) over
@@ -361,8 +356,10 @@ def _fit(config: FitConfig, out: Path, resume: bool, echo, world: World) -> list
                       "best": min(best, metrics["val_loss"])}
         if metrics["val_loss"] < best:
             best = metrics["val_loss"]
-            _save_atomic(checkpoint, out / "best.pt")
-        _save_atomic(checkpoint, out / "last.pt")
+            with atomic_path(out / "best.pt") as tmp:
+                torch.save(checkpoint, tmp)
+        with atomic_path(out / "last.pt") as tmp:
+            torch.save(checkpoint, tmp)
         if out_of_time:
             echo(f"stopping after epoch {epoch}: train.max_minutes = {config.train.max_minutes} reached")
             break

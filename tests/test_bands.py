@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from slem_dft.bands import (
     compute_bands,
-    fermi_level,
+    fermi_level_from_mesh,
     kmesh,
     parse_kpath,
     read_dat,
@@ -71,7 +71,8 @@ def test_bundled_dft_bands_reproduced_within_a_meV(case, bundled, tmp_path):
 def test_a_wrong_hamiltonian_is_seen(bundled, tmp_path):
     """The comparison can fail: H scaled by 1.001 moves the Al bands by meV."""
     record = read_run(bundled / "abacus/al_fcc_nspin1_old", operators=("H", "S"))
-    from slem_dft.bands import _band_reference, compare_bands
+    from slem_dft.bands import compare_bands
+    from slem_dft.bands.command import _band_reference
 
     ref = _band_reference(record, "al")
     wrong = record.replace(operators={**record.operators, "H": record.operators["H"].map_values(1.001)})
@@ -179,18 +180,18 @@ def test_fermi_level_from_h_s_and_electron_count(case, gamma_centred, smearing, 
     eigenvalues agree to 1e-5 meV: what is left is the codes' own root-finding tolerance, so the
     stored E_F must come back to 0.01 meV; a different smearing moves it by more than that."""
     record = read_run(bundled / case, operators=("H", "S"))
-    ef = fermi_level(record, (10, 10, 10), smearing, method, gamma_centred)
+    ef = fermi_level_from_mesh(record, (10, 10, 10), smearing, method, gamma_centred)
     print(f"{case}: E_F {ef:.8f} eV vs stored {record.fermi_energy:.8f} eV: {1e3 * (ef - record.fermi_energy):.2e} meV")
     assert abs(ef - record.fermi_energy) < 1e-5
     for wrong in ({"smearing": 3 * smearing}, {"gamma_centred": not gamma_centred}):
         options = {"smearing": smearing, "method": method, "gamma_centred": gamma_centred} | wrong
-        assert abs(fermi_level(record, (10, 10, 10), **options) - record.fermi_energy) > 1e-5
+        assert abs(fermi_level_from_mesh(record, (10, 10, 10), **options) - record.fermi_energy) > 1e-5
 
 
 def test_fermi_level_needs_the_electron_count(bundled):
     record = read_run(bundled / "abacus/al_fcc_nspin1_old", operators=("H", "S")).replace(n_electrons=None)
     with pytest.raises(MissingInputError, match="electron count"):
-        fermi_level(record, (2, 2, 2))
+        fermi_level_from_mesh(record, (2, 2, 2))
 
 
 def test_meshes():

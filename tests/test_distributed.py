@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 import yaml
 
 from slem_dft.convert import convert_runs
-from slem_dft.distributed import World
+from slem_dft.ddp_training import World
 from slem_dft.train import load_checkpoint
 
 

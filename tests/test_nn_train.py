@@ -12,7 +12,7 @@ from slem_dft.config import FitConfig, defaults_yaml, load_config
 from slem_dft.convert import convert_runs
 from slem_dft.errors import ConfigError
 from slem_dft.nn.graph import collate
-from slem_dft.nn.spectrum import eigenvalue_errors
+from slem_dft.spectrum import eigenvalue_errors
 from slem_dft.store import Store
 from slem_dft.train import _prepare, build_model, fit, operator_loss, set_statistics
 

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from slem_dft.cli import main as cli_main
 from slem_dft.config import FitConfig
 from slem_dft.errors import ConfigError, ConventionError, MissingInputError
-from slem_dft.nn.chunks import Chunking
+from slem_dft.chunks import Chunking
 from slem_dft.nn.dataset import blocks_to_operator
 from slem_dft.nn.graph import build_graph, collate
-from slem_dft.predict import Predictor, Structure, read_structures
+from slem_dft.predict import Predictor, InputStructure, read_structures
 from slem_dft.store import Store
 from slem_dft.train import fit
 
@@ -123,10 +123,10 @@ def test_domain_warnings_and_unknown_species(model64):
     predictor = Predictor(model64, "cpu")
     squeezed = _supercell((1, 1, 1), seed=0)
     squeezed.set_cell(squeezed.cell * 0.9, scale_atoms=True)
-    messages = predictor.domain_warnings(Structure(squeezed, None, "squeezed"))
+    messages = predictor.domain_warnings(InputStructure(squeezed, None, "squeezed"))
     assert any("shorter than any in training" in m for m in messages)
     stretched = ase.build.bulk("Si", "diamond", 5.5, cubic=True)  # bonds 2.38 A, training shortest 2.35 A
-    assert predictor.domain_warnings(Structure(stretched, None, "ok")) == []
+    assert predictor.domain_warnings(InputStructure(stretched, None, "ok")) == []
     with pytest.raises(ConfigError, match="element C is not in the model"):
         predictor.predict(ase.build.bulk("C", "diamond", 3.57))
     with pytest.raises(ConfigError, match="cannot give"):

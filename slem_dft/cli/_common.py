@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .errors import SlemDFTError
+from ..errors import SlemDFTError
 
 __all__ = ["CONTEXT", "errors_to_exit", "label_assignments"]
 

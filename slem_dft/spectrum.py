@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import BlockMatrix, Record
-from ..kspace import BlochSum, generalized_eigenvalues
+from .data import BlockMatrix, Record
+from .kspace import BlochSum, generalized_eigenvalues
 
-__all__ = ["DEFAULT_KPOINTS", "DEFAULT_WINDOW", "band_energies", "eigenvalue_errors", "fermi_level"]
+__all__ = ["DEFAULT_KPOINTS", "DEFAULT_WINDOW", "band_energies", "eigenvalue_errors", "fermi_level_of_spectrum"]
 
 #: Reduced k-points of the comparison: Gamma, zone-boundary points along 1, 2, 3 axes, a general point.
 DEFAULT_KPOINTS = ((0.0, 0.0, 0.0), (0.5, 0.0, 0.0), (0.5, 0.5, 0.0), (0.5, 0.5, 0.5), (0.25, 0.125, 0.375))
@@ -31,7 +31,7 @@ def band_energies(h: BlockMatrix, s: BlockMatrix, orbital_counts: np.ndarray, kp
     return np.array([[generalized_eigenvalues(hk(k, channel=c), sk(k)) for k in kpoints] for c in range(n_ch)])
 
 
-def fermi_level(record: Record, energies: np.ndarray) -> tuple[float, str]:
+def fermi_level_of_spectrum(record: Record, energies: np.ndarray) -> tuple[float, str]:
     """The Fermi level (eV) and where it came from.
 
     ``record.fermi_energy`` where the run states it; else midway between the highest occupied
@@ -81,7 +81,7 @@ def eigenvalue_errors(record: Record, predicted_h: BlockMatrix, kpoints=DEFAULT_
     counts = record.orbital_counts
     reference = band_energies(record.operators["H"], record.operators["S"], counts, kpoints)
     predicted = band_energies(predicted_h, record.operators["S"], counts, kpoints)
-    fermi, source = fermi_level(record, reference)
+    fermi, source = fermi_level_of_spectrum(record, reference)
     inside = np.abs(reference - fermi) <= window
     diff = (predicted - reference)[inside]
     shift = float(diff.mean()) if align and diff.size else 0.0

@@ -25,7 +25,7 @@ import ase
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .graph import edge_index, hermitian_half
+from .nn.graph import edge_index, hermitian_half
 
 __all__ = ["CellList", "ChunkGraph", "Chunking", "chunk_graph"]
 

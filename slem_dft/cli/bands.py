@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._cli_common import CONTEXT, errors_to_exit
+from ._common import CONTEXT, errors_to_exit
 
 __all__ = ["bands"]
 
@@ -47,7 +47,7 @@ def _mesh(ctx, param, value: str | None) -> tuple[int, int, int] | None:
 @errors_to_exit
 def bands(structure, output, index, ref, no_ref, kpath, npoints, window, kmesh, smearing, fermi, nbands):
     """Band structure of a store's structure or a DFT run, and its error against DFT bands."""
-    from .bands import run_bands
+    from ..bands import run_bands
 
     report = run_bands(structure, output, index=index, ref=ref, kpath=kpath, npoints=npoints, window=window,
                        mesh=kmesh, smearing=smearing, fermi=fermi, n_bands=nbands, own_reference=not no_ref,

@@ -14,7 +14,7 @@ from .errors import SlemDFTError
 from .nn.dataset import SPIN_OF_CHANNELS
 from .store import OperatorStream, StoreWriter
 
-__all__ = ["share", "predict_distributed"]
+__all__ = ["share", "predict_mpi"]
 
 
 def share(n_items: int, rank: int, size: int) -> range:
@@ -43,7 +43,7 @@ def _assemble(predictor, structures, ops: Mapping[str, int], parts: list[Path], 
                         stream.copy_from(f[f"{n:06d}/{op}"])
 
 
-def predict_distributed(predictor, structures: Sequence, output: Path, ops: Mapping[str, int], comm,
+def predict_mpi(predictor, structures: Sequence, output: Path, ops: Mapping[str, int], comm,
                         progress: bool = True) -> int:
     """Predict ``structures`` over the ranks of ``comm`` into the store ``output``."""
     rank, size = comm.Get_rank(), comm.Get_size()

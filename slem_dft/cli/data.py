@@ -1,5 +1,5 @@
-"""The ``slem-dft`` command line (click). Each command parses options and calls one library
-function; errors print one line and exit with status 1."""
+"""``slem-dft convert``, ``check``, ``info`` and ``export``: the data commands (registered on the
+group in :mod:`slem_dft.cli`). Each parses its options and calls one library function."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from ._cli_common import CONTEXT as _CONTEXT
-from ._cli_common import errors_to_exit as _errors_to_exit
-from ._cli_common import label_assignments as _assignments
-from .cli_bands import bands as _bands
-from .cli_model import evaluate as _evaluate
-from .cli_model import fit as _fit
-from .cli_predict import predict as _predict
+from ._common import CONTEXT as _CONTEXT
+from ._common import errors_to_exit as _errors_to_exit
+from ._common import label_assignments as _assignments
+
+__all__ = ["check", "convert", "export", "info"]
 
 OPERATOR_CHOICES = ("H", "S", "DM")
 
@@ -51,13 +48,7 @@ def _read_options(files: dict[str, tuple[Path, ...]], orbital_dir: Path | None, 
     return options
 
 
-@click.group(context_settings=_CONTEXT)
-@click.version_option(__version__, prog_name="slem-dft")
-def main():
-    """slem-dft: learn and predict DFT operators (H, S, DM) in an atomic-orbital basis."""
-
-
-@main.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT)
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Store to write (HDF5).")
 @click.option("--operators", default="H,S,DM", callback=lambda c, p, v: _operators(v), help="Operators to store.")
@@ -70,7 +61,7 @@ def main():
 @_errors_to_exit
 def convert(run_dirs, output, operators, recursive, jobs, append, no_check, skip_failed, orbital_dir, **files):
     """Convert DFT run directories into one training store."""
-    from .convert import convert_runs
+    from ..convert import convert_runs
 
     result = convert_runs(run_dirs, output, operators, recursive, jobs, append, not no_check, skip_failed,
                           _read_options(files, orbital_dir, len(run_dirs)))
@@ -83,7 +74,7 @@ def convert(run_dirs, output, operators, recursive, jobs, append, no_check, skip
         sys.exit(1)
 
 
-@main.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--reference", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -95,7 +86,7 @@ def check(run_dir, as_json, reference, operators, orbital_dir, **files):
     """Check a run's parsed data: hermiticity, S > 0, Tr(DM S), eigenvalues.
 
     Exit status 1 when a check fails."""
-    from .convert import read_and_check
+    from ..convert import read_and_check
 
     _, report = read_and_check(run_dir, operators, _read_options(files, orbital_dir, 1), True, reference)
     click.echo(report.to_json() if as_json else report.format_text())
@@ -104,13 +95,13 @@ def check(run_dir, as_json, reference, operators, orbital_dir, **files):
         sys.exit(1)
 
 
-@main.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT)
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_errors_to_exit
 def info(store, as_json):
     """List the structures of a store (stored blocks per operator)."""
-    from .store import Store
+    from ..store import Store
 
     rows = Store(store).summaries()
     if as_json:
@@ -124,12 +115,12 @@ def info(store, as_json):
 
 
 def _export_targets() -> list[str]:
-    from .export import TARGETS
+    from ..export import TARGETS
 
     return list(TARGETS)
 
 
-@main.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT)
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "target", required=True, type=click.Choice(_export_targets()), help="DFT code (or tool) to write for.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
@@ -149,19 +140,10 @@ def export(store, target, output, operators, index, pseudo, orbital, system_name
     Before writing, operators are made hermitian, S(k) is checked to be positive definite
     (replaced by the exact overlap when it is not and the basis files are known) and
     Tr(DM S) is compared with the electron count."""
-    from .export import export_store
+    from ..export import export_store
 
     written = export_store(store, target, output, operators, index, renormalise_dm, click.echo,
                            pseudopotentials=pseudo or None, orbitals=orbital or None, system_name=system_name,
                            system_label=system_label)
     for path in written:
         click.echo(f"wrote {path}")
-
-
-main.add_command(_fit)
-main.add_command(_evaluate)
-main.add_command(_predict)
-main.add_command(_bands)
-
-if __name__ == "__main__":
-    main()

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import click
 
-from ._cli_common import CONTEXT as _CONTEXT
-from ._cli_common import errors_to_exit as _errors_to_exit
+from ._common import CONTEXT as _CONTEXT
+from ._common import errors_to_exit as _errors_to_exit
 
 __all__ = ["fit", "evaluate"]
 
 
 def _show_defaults(ctx, param, value):
     if value and not ctx.resilient_parsing:
-        from .config import defaults_yaml
+        from ..config import defaults_yaml
 
         click.echo(defaults_yaml(), nl=False)
         ctx.exit()
@@ -32,8 +32,8 @@ def _show_defaults(ctx, param, value):
 @_errors_to_exit
 def fit(config, output, resume):
     """Train a SLEM model as CONFIG.yaml says (see --show-defaults)."""
-    from .config import load_config
-    from .train import fit as run_fit
+    from ..config import load_config
+    from ..train import fit as run_fit
 
     run_fit(load_config(config), output or config.with_suffix(""), resume=resume, echo=click.echo)
 
@@ -49,7 +49,7 @@ def fit(config, output, resume):
 def evaluate(model, store, window, as_json):
     """Mean absolute errors of MODEL on STORE per operator, onsite/hopping, species and shell
     pair, and the error of the band energies near the Fermi level at a few k-points."""
-    from .train import evaluate as run_evaluate
+    from ..train import evaluate as run_evaluate
 
     result = run_evaluate(model, store, window=window)
     if as_json:

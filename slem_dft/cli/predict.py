@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from ._cli_common import CONTEXT as _CONTEXT
-from ._cli_common import errors_to_exit as _errors_to_exit
-from ._cli_common import label_assignments as _assignments
+from ._common import CONTEXT as _CONTEXT
+from ._common import errors_to_exit as _errors_to_exit
+from ._common import label_assignments as _assignments
 
 __all__ = ["predict"]
 
@@ -38,7 +38,7 @@ def predict(model, structures, output, operators, basis_file, atoms_per_chunk, d
     Run under mpirun/mpiexec to share the work among processes (mpi4py)."""
     import torch
 
-    from .predict import Predictor, mpi_world, predict_to_store, read_structures
+    from ..predict import Predictor, mpi_world, predict_to_store, read_structures
 
     if threads:
         torch.set_num_threads(threads)
