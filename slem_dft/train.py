@@ -239,16 +239,23 @@ def _metrics(model: SLEM, samples: list[dict], norms: dict, dtype, device, onsit
 
 
 class _EMA:
-    """Exponential moving average of a model's floating-point parameters."""
+    """Exponential moving average of a model's floating-point parameters, with warm-up: update
+    n uses decay min(decay, (1 + n) / (10 + n)).
+
+    Why the warm-up: with a constant 0.99 and one step per structure, a 9-structure set makes
+    270 steps in 30 epochs, after which the average still holds 7 % of the random initial
+    weights and lags ~11 epochs behind; measured on OpenMX si8 (30 epochs) the validated
+    average was 2.7x worse than the raw weights (27.4 vs 10.2 meV)."""
 
     def __init__(self, model: SLEM, decay: float):
-        self.decay, self.model = decay, copy.deepcopy(model)
+        self.decay, self.model, self.updates = decay, copy.deepcopy(model), 0
 
     def update(self, model: SLEM) -> None:
+        decay = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        self.updates += 1
         with torch.no_grad():
             for avg, p in zip(self.model.parameters(), model.parameters()):
-                avg.lerp_(p, 1.0 - self.decay) if self.decay else avg.copy_(p)
-
+                avg.lerp_(p, 1.0 - decay) if decay else avg.copy_(p)
 
 
 def _train_epoch(model, ema, optimizer, samples, norms, config, generator, dtype, device,
@@ -316,6 +323,7 @@ def _fit(config: FitConfig, out: Path, resume: bool, echo, world: World) -> list
         state = torch.load(out / "last.pt", weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         ema.model.load_state_dict(state["ema"])
+        ema.updates = state["ema_updates"]
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -350,7 +358,7 @@ def _fit(config: FitConfig, out: Path, resume: bool, echo, world: World) -> list
                       "domain": domain.to_dict(),
                       "operators": operators, "avg_num_neighbors": avg, "norms": norms,
                       "weights": ema.model.state_dict(), "versions": {"slem_dft": __version__, "torch": str(torch.__version__)},
-                      "model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "model": model.state_dict(), "ema": ema.model.state_dict(), "ema_updates": ema.updates, "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                       "rng": torch.get_rng_state(), "history": history, "epoch": epoch,
                       "best": min(best, metrics["val_loss"])}

@@ -67,7 +67,11 @@ def _species_onehot(species: torch.Tensor, n_species: int, dtype: torch.dtype) -
 
 
 class InitLayer(torch.nn.Module):
-    """x0, e0, V0, n0 of slem-model.md 2.3. Irreps of e0, V0, n0: ``mul`` x (0e + 1o + ... + lmax)."""
+    """x0, V0, n0 of slem-model.md 2.3; irreps of V0, n0: ``mul`` x (0e + 1o + ... + lmax).
+
+    The node sum runs over the enveloped e0 = W_env(x0) Y (so n0 is smooth at the cutoff); the
+    edge stream starts from V0, which is not enveloped: the hopping outputs get the envelope
+    once, at the head (see :class:`SLEMLayer`)."""
 
     def __init__(self, n_species: int, n_radial: int, latent_dim: int, mul: int, lmax: int):
         super().__init__()
@@ -86,17 +90,24 @@ class InitLayer(torch.nn.Module):
     def forward(self, pair_in: torch.Tensor, u: torch.Tensor, sh: torch.Tensor, src: torch.Tensor, n_nodes: int,
                 inv_sqrt_navg: float):
         """pair_in (E, 2 n_species + n_radial), envelope u (E,), harmonics sh (E, (lmax+1)^2)
-        -> x0 (E, latent), V0 (E, dim), e0 (E, dim), n0 (n_nodes, dim)."""
+        -> x0 (E, latent), V0 (E, dim), n0 (n_nodes, dim)."""
         x_tilde = self.two_body(pair_in)
         x0 = u[:, None] * x_tilde
         e0 = self._embed(self.w_env(x0), sh)
         v0 = self.sln_v(self._embed(self.w_env(x_tilde), sh))
         n0 = self.sln_n(scatter_sum(e0, src, n_nodes) * inv_sqrt_navg)
-        return x0, v0, e0, n0
+        return x0, v0, n0
 
 
 class SLEMLayer(torch.nn.Module):
     """One interaction layer (slem-model.md 2.6): hidden, edge and node updates.
+
+    Envelope: node messages are scaled by the raw pair scalar x (which carries u(r)), so node
+    states are smooth when an atom crosses the cutoff. The edge stream is scaled by LayerNorm(x)
+    instead and gets u(r) once, at the head: with raw x there as well, a hopping block near the
+    cutoff carried u^2 and more, so the network had to output far hoppings 10-1000x larger
+    than their size in its own units; they were learned 7-12x worse than by the reference
+    (OpenMX si8, 30 epochs, MAE per distance shell 4.6-6.8 Angstrom; docs/model.md).
 
     Parameters
     ----------
@@ -142,7 +153,7 @@ class SLEMLayer(torch.nn.Module):
         x_a = x[active]
         e_hat = self.so2_e(torch.cat([n_bar[src[active]], v_bar[active], n_bar[dst[active]]], dim=1),
                            graph["frame_active"], x_a)
-        e = a_new * self.scale_e(e_hat, x_a) + a_old * self.res_e(e)
+        e = a_new * self.scale_e(e_hat, self.ln_x(x_a)) + a_old * self.res_e(e)
         # (d) node update: messages from n_i and V_ij
         m = self.scale_n(self.so2_n(torch.cat([n_bar[src], v_bar], dim=1), graph["frame"], x), x)
         n = a_new * scatter_sum(m, src, n.shape[0]) * graph["inv_sqrt_navg"] + a_old * self.res_n(n)
@@ -297,8 +308,8 @@ class SLEM(torch.nn.Module):
                  "inv_sqrt_navg": self.inv_sqrt_navg}
         sh = o3.spherical_harmonics(list(range(self.lmax + 1)), vec, normalize=True)
         pair_in = torch.cat([onehot[src], onehot[dst], self.radial(r)], dim=1)
-        x0, v, e, n = self.init(pair_in, u, sh, src, len(species), self.inv_sqrt_navg)
-        e = e[active]
+        x0, v, n = self.init(pair_in, u, sh, src, len(species), self.inv_sqrt_navg)
+        e = v[active]
         x = x0
         for layer in self.layers:
             n, v, e, x = layer(n, v, e, x, graph)
