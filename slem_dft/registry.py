@@ -32,6 +32,7 @@ __all__ = [
     "READERS",
     "RADIAL_FILES",
     "TARGETS",
+    "DatasetWriter",
     "FileWriter",
     "Format",
     "RadialBasisReader",
@@ -56,9 +57,13 @@ class RunReader(Protocol):
     def detect(self, run_dir: str | os.PathLike) -> bool:
         """True when ``run_dir`` holds this code's operator files."""
 
-    def read_run(self, run_dir: str | os.PathLike, operators: Iterable[str] = ("H", "S", "DM"),
-                 files: Mapping[str, Iterable[str | os.PathLike]] | None = None,
-                 orbital_dir: str | os.PathLike | None = None) -> Record:
+    def read_run(
+        self,
+        run_dir: str | os.PathLike,
+        operators: Iterable[str] = ("H", "S", "DM"),
+        files: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+        orbital_dir: str | os.PathLike | None = None,
+    ) -> Record:
         """The run as a :class:`~slem_dft.data.Record` in the canonical convention: the
         ``operators`` present, ``files`` naming operator files explicitly (overriding the
         discovery), ``orbital_dir`` an extra folder searched for basis/structure companions."""
@@ -92,6 +97,15 @@ class FileWriter(Protocol):
         ``options`` are the target's own (``slem-dft export`` passes them through)."""
 
 
+@runtime_checkable
+class DatasetWriter(Protocol):
+    """Writers whose target keeps many structures in one dataset (DeePTB trajectory folders)."""
+
+    def export_records(self, folder: Path, records: Sequence[Record], operators: Sequence[str],
+                       options: Mapping) -> list[Path]:
+        """Write every record as one dataset into ``folder``; returns the files."""
+
+
 @dataclass(frozen=True)
 class Format:
     """One line of the format table.
@@ -116,11 +130,20 @@ class Format:
 
 #: The format table, in detection order (and the order ``--to`` lists the targets).
 FORMATS = (
-    Format("abacus", "slem_dft.parsers.abacus", "slem_dft.writers.abacus", ".orb", "slem_dft.basisfiles.orb",
-           ("STRU", "INPUT")),
-    Format("siesta", "slem_dft.parsers.siesta", "slem_dft.writers.siesta", ".xml", "slem_dft.basisfiles.ion"),  # <label>.ion.xml
+    Format(
+        "abacus",
+        "slem_dft.parsers.abacus",
+        "slem_dft.writers.abacus",
+        ".orb",
+        "slem_dft.basisfiles.orb",
+        ("STRU", "INPUT"),
+    ),
+    Format(
+        "siesta", "slem_dft.parsers.siesta", "slem_dft.writers.siesta", ".xml", "slem_dft.basisfiles.ion"
+    ),  # <label>.ion.xml
     Format("openmx", "slem_dft.parsers.openmx", "slem_dft.writers.openmx"),
     Format("wannier90", None, "slem_dft.writers.wannier90"),
+    Format("deeptb", None, "slem_dft.writers.deeptb"),
 )
 
 _BY_CODE = {f.code: f for f in FORMATS}
@@ -213,7 +236,9 @@ def find_run_dirs(roots: Iterable[str | os.PathLike], recursive: bool = False) -
         if not root.is_dir():
             raise MissingInputError(root, "no such directory")
         for folder in sorted([root, *(p for p in root.rglob("*") if p.is_dir())]):
-            if folder.name.startswith("OUT.") or any(part.startswith("OUT.") for part in folder.relative_to(root).parts):
+            if folder.name.startswith("OUT.") or any(
+                part.startswith("OUT.") for part in folder.relative_to(root).parts
+            ):
                 continue
             if any(reader(code).detect(folder) for code in READERS):
                 found.append(folder)
