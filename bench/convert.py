@@ -56,8 +56,10 @@ def main() -> None:
         r = _case(runs, jobs)
         if r["failures"]:
             sys.exit(f"{name}: conversion failed: {r['failures']}")
-        print(f"| {name} | {r['written']} | {r['nnz']:,} | {jobs} | {r['wall']:.2f} | {r['wall'] / r['written']:.2f} "
-              f"| {r['peak_mb']:.0f} |")
+        print(
+            f"| {name} | {r['written']} | {r['nnz']:,} | {jobs} | {r['wall']:.2f} | {r['wall'] / r['written']:.2f} "
+            f"| {r['peak_mb']:.0f} |"
+        )
     print(f"\npython {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores")
 
 

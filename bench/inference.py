@@ -61,19 +61,37 @@ def _worker(args) -> None:
 
 def _train_model(work: Path) -> Path:
     store = work / "si2.h5"
-    subprocess.run(["slem-dft", "convert", str(SI_RUN), "-o", str(store), "--operators", "H,S"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["slem-dft", "convert", str(SI_RUN), "-o", str(store), "--operators", "H,S"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     config = work / "fit.yaml"
-    config.write_text(f"data:\n  stores: [{store}]\n  operators: [H]\n  val_fraction: 0.0\n"
-                      "train:\n  epochs: 5\n  progress: false\n")
+    config.write_text(
+        f"data:\n  stores: [{store}]\n  operators: [H]\n  val_fraction: 0.0\ntrain:\n  epochs: 5\n  progress: false\n"
+    )
     subprocess.run(["slem-dft", "fit", str(config), "-o", str(work / "model")], check=True, stdout=subprocess.DEVNULL)
     return work / "model" / "best.pt"
 
 
 def _run(args, model: Path, structure: Path, out: Path, ranks: int) -> dict:
-    command = [sys.executable, __file__, "--worker", "--model", str(model), "--structure", str(structure),
-               "--out", str(out), "--chunk", str(args.chunk), "--threads", str(args.threads),
-               "--operators", *args.operators]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--model",
+        str(model),
+        "--structure",
+        str(structure),
+        "--out",
+        str(out),
+        "--chunk",
+        str(args.chunk),
+        "--threads",
+        str(args.threads),
+        "--operators",
+        *args.operators,
+    ]
     if ranks > 1:
         command = [shutil.which("mpiexec") or "mpiexec", "-n", str(ranks), *command]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -99,9 +117,17 @@ def _bands_near_fermi(store: Path, n_bands: int, sigma: float) -> dict:
     t2 = time.perf_counter()
     bands = compute_bands(record, np.array([[0.0, 0.0, 0.0], [0.25, 0.0, 0.0]]), n_bands=n_bands, sigma=sigma)
     t3 = time.perf_counter()
-    return {"atoms": len(record.atoms), "orbitals": int(counts.sum()), "nnz_H": int(hk.nnz), "nnz_S": int(sk.nnz),
-            "setup_s": t1 - t0, "assembly_s": t2 - t1, "bands_s": t3 - t2, "n_bands": int(bands.energies.shape[-1]),
-            "sigma": sigma}
+    return {
+        "atoms": len(record.atoms),
+        "orbitals": int(counts.sum()),
+        "nnz_H": int(hk.nnz),
+        "nnz_S": int(sk.nnz),
+        "setup_s": t1 - t0,
+        "assembly_s": t2 - t1,
+        "bands_s": t3 - t2,
+        "n_bands": int(bands.energies.shape[-1]),
+        "sigma": sigma,
+    }
 
 
 def main() -> None:
@@ -128,8 +154,10 @@ def main() -> None:
         from slem_dft.registry import read_structure
 
         base, _ = read_structure(SI_EXAMPLE)
-        print(f"model {model}; Si example {SI_EXAMPLE.name} repeated; {args.chunk} atoms per chunk; {args.threads} thread(s) "
-              f"per process; operators {','.join(args.operators)}\n")
+        print(
+            f"model {model}; Si example {SI_EXAMPLE.name} repeated; {args.chunk} atoms per chunk; {args.threads} thread(s) "
+            f"per process; operators {','.join(args.operators)}\n"
+        )
         print("| atoms | ranks | chunks | predict (s) | ms / atom | peak memory (MiB) |")
         print("|---:|---:|---:|---:|---:|---:|")
         largest = None
@@ -140,8 +168,11 @@ def main() -> None:
             for ranks in (int(x) for x in args.ranks.split(",")):
                 out = work / f"pred{len(atoms)}_{ranks}.h5"
                 r = _run(args, model, structure, out, ranks)
-                print(f"| {len(atoms)} | {ranks} | {r['chunks']} | {r['predict_s']:.2f} | "
-                      f"{1000 * r['predict_s'] / len(atoms):.2f} | {r['peak_MiB']:.0f} |", flush=True)
+                print(
+                    f"| {len(atoms)} | {ranks} | {r['chunks']} | {r['predict_s']:.2f} | "
+                    f"{1000 * r['predict_s'] / len(atoms):.2f} | {r['peak_MiB']:.0f} |",
+                    flush=True,
+                )
                 largest = out
         if args.bands and largest is not None and "S" in args.operators:
             from slem_dft.bands import fermi_level_from_mesh
@@ -151,10 +182,12 @@ def main() -> None:
             # the run ships no log with its electron count: Si with 4 valence electrons per atom
             fermi = fermi_level_from_mesh(dataclasses.replace(run, n_electrons=4.0 * len(run.atoms)))
             b = _bands_near_fermi(largest, args.bands, fermi)
-            print(f"\nH(k), S(k) of {b['atoms']} atoms ({b['orbitals']} orbitals; nnz H(k) {b['nnz_H']}, "
-                  f"S(k) {b['nnz_S']}): index setup {b['setup_s']:.2f} s, one k-point assembly "
-                  f"{b['assembly_s']:.2f} s; {b['n_bands']} bands nearest {b['sigma']:.2f} eV (E_F of the training run) at 2 k-points by "
-                  f"sparse shift-invert: {b['bands_s']:.1f} s")
+            print(
+                f"\nH(k), S(k) of {b['atoms']} atoms ({b['orbitals']} orbitals; nnz H(k) {b['nnz_H']}, "
+                f"S(k) {b['nnz_S']}): index setup {b['setup_s']:.2f} s, one k-point assembly "
+                f"{b['assembly_s']:.2f} s; {b['n_bands']} bands nearest {b['sigma']:.2f} eV (E_F of the training run) at 2 k-points by "
+                f"sparse shift-invert: {b['bands_s']:.1f} s"
+            )
 
 
 if __name__ == "__main__":

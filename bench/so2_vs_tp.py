@@ -72,8 +72,14 @@ def _case(lmax: int, mul: int, n_edges: int, repeats: int) -> dict:
         frame = EdgeFrame(vec, lmax)
         return frame.from_frame(so2(frame.to_frame(f, irreps), scales), irreps)
 
-    row = {"lmax": lmax, "dim": irreps.dim, "tp_paths": len(tp.instructions), "tp_build_s": t_build,
-           "tp_params": tp.weight_numel, "so2_params": sum(p.numel() for p in so2.parameters())}
+    row = {
+        "lmax": lmax,
+        "dim": irreps.dim,
+        "tp_paths": len(tp.instructions),
+        "tp_build_s": t_build,
+        "tp_params": tp.weight_numel,
+        "so2_params": sum(p.numel() for p in so2.parameters()),
+    }
     for name, step in (("tp", tp_step), ("so2", so2_step)):
         row[f"{name}_us"] = _time(step, repeats) / n_edges * 1e6
         row[f"{name}_kb"] = _saved_bytes(step) / n_edges / 1024
@@ -89,16 +95,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"irreps {args.mul} x (0e + 1o + ... + L) -> same, {args.edges} edges, float32, {args.threads} threads, "
-          f"torch {torch.__version__}\n")
-    print("| L | feature dim | TP paths | TP weights | SO(2) weights | TP us/edge | SO(2) us/edge | time ratio "
-          "| TP kB/edge | SO(2) kB/edge | memory ratio |")
+    print(
+        f"irreps {args.mul} x (0e + 1o + ... + L) -> same, {args.edges} edges, float32, {args.threads} threads, "
+        f"torch {torch.__version__}\n"
+    )
+    print(
+        "| L | feature dim | TP paths | TP weights | SO(2) weights | TP us/edge | SO(2) us/edge | time ratio "
+        "| TP kB/edge | SO(2) kB/edge | memory ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for lmax in args.lmax:
         r = _case(lmax, args.mul, args.edges, args.repeats)
-        print(f"| {lmax} | {r['dim']} | {r['tp_paths']} | {r['tp_params']} | {r['so2_params']} | {r['tp_us']:.2f} "
-              f"| {r['so2_us']:.2f} | {r['tp_us'] / r['so2_us']:.1f} | {r['tp_kb']:.1f} | {r['so2_kb']:.1f} "
-              f"| {r['tp_kb'] / r['so2_kb']:.1f} |", flush=True)
+        print(
+            f"| {lmax} | {r['dim']} | {r['tp_paths']} | {r['tp_params']} | {r['so2_params']} | {r['tp_us']:.2f} "
+            f"| {r['so2_us']:.2f} | {r['tp_us'] / r['so2_us']:.1f} | {r['tp_kb']:.1f} | {r['so2_kb']:.1f} "
+            f"| {r['tp_kb'] / r['so2_kb']:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ from slem_dft.train import _prepare
 
 
 def _config(args, store: Path, threads: int) -> dict:
-    return {"data": {"stores": [str(store)], "val_stores": [str(store)], "operators": ["H", "S", "DM"]},
-            "model": {"channels": 16, "n_layers": 2, "latent_dim": 64, "radial_channels": 32, "env_multiplicity": 8},
-            "train": {"epochs": args.epochs, "batch_size": 1, "progress": False, "threads": threads, "device": "cpu"}}
+    return {
+        "data": {"stores": [str(store)], "val_stores": [str(store)], "operators": ["H", "S", "DM"]},
+        "model": {"channels": 16, "n_layers": 2, "latent_dim": 64, "radial_channels": 32, "env_multiplicity": 8},
+        "train": {"epochs": args.epochs, "batch_size": 1, "progress": False, "threads": threads, "device": "cpu"},
+    }
 
 
 def main() -> None:
@@ -49,12 +51,15 @@ def main() -> None:
         store = args.store
         if store is None:
             store = work / "all.h5"
-            subprocess.run(["slem-dft", "convert", "-r", str(args.set), "-o", str(store)], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["slem-dft", "convert", "-r", str(args.set), "-o", str(store)], check=True, stdout=subprocess.DEVNULL
+            )
         _, _, _, train, _, _, _ = _prepare(FitConfig.from_dict(_config(args, store, 1)))
         edges = sum(len(s["edge_src"]) for s in train)
-        print(f"{len(train)} training structures, {edges} directed edges per epoch; model of bench/train.py; "
-              f"{args.threads} threads per run\n")
+        print(
+            f"{len(train)} training structures, {edges} directed edges per epoch; model of bench/train.py; "
+            f"{args.threads} threads per run\n"
+        )
         print("| processes | threads each | s / epoch (median) | structures / s | edges / s |")
         print("|---:|---:|---:|---:|---:|")
         for procs in (int(p) for p in args.procs.split(",")):
@@ -67,13 +72,15 @@ def main() -> None:
             else:
                 torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
                 command = [torchrun, "--standalone", "--nproc_per_node", str(procs), *fit]
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
-                           env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+            subprocess.run(
+                command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": str(threads)}
+            )
             with open(out / "metrics.csv") as fh:
                 seconds = [float(row["train_seconds"]) for row in csv.DictReader(fh)]
             median = statistics.median(seconds[1:] or seconds)
-            print(f"| {procs} | {threads} | {median:.2f} | {len(train) / median:.2f} | {edges / median:.0f} |",
-                  flush=True)
+            print(
+                f"| {procs} | {threads} | {median:.2f} | {len(train) / median:.2f} | {edges / median:.0f} |", flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -12,9 +12,8 @@ import os
 
 import numpy as np
 
-from slem_dft.errors import FileFormatError, TruncatedFileError
-
 from slem_dft.compression import DECOMPRESSION_ERRORS, open_binary
+from slem_dft.errors import FileFormatError, TruncatedFileError
 
 __all__ = ["FortranFile"]
 
@@ -48,11 +47,16 @@ class FortranFile:
     # -- framing ---------------------------------------------------------------------------
     def _marker(self, pos: int, what: str) -> int:
         if pos + 4 > self._data.size:
-            raise TruncatedFileError(self.path, f"file ends inside the {what} length marker", f"record {self.record_no}")
-        n = int(self._data[pos:pos + 4].view(_MARKER)[0])
+            raise TruncatedFileError(
+                self.path, f"file ends inside the {what} length marker", f"record {self.record_no}"
+            )
+        n = int(self._data[pos : pos + 4].view(_MARKER)[0])
         if n < 0:
-            raise FileFormatError(self.path, f"negative record marker {n}: gfortran sub-records (records over 2 GiB) "
-                                  "are not supported", f"record {self.record_no}")
+            raise FileFormatError(
+                self.path,
+                f"negative record marker {n}: gfortran sub-records (records over 2 GiB) are not supported",
+                f"record {self.record_no}",
+            )
         return n
 
     def peek_length(self) -> int | None:
@@ -64,12 +68,14 @@ class FortranFile:
         n = self._marker(self._pos, "leading")
         start, end = self._pos + 4, self._pos + 4 + n
         if end + 4 > self._data.size:
-            raise TruncatedFileError(self.path, f"file ends inside the {what} ({n} bytes announced)",
-                                     f"record {self.record_no}")
+            raise TruncatedFileError(
+                self.path, f"file ends inside the {what} ({n} bytes announced)", f"record {self.record_no}"
+            )
         tail = self._marker(end, "trailing")
         if tail != n:
-            raise FileFormatError(self.path, f"{what}: leading marker {n} and trailing marker {tail} differ",
-                                  f"record {self.record_no}")
+            raise FileFormatError(
+                self.path, f"{what}: leading marker {n} and trailing marker {tail} differ", f"record {self.record_no}"
+            )
         self._pos = end + 4
         self.record_no += 1
         return self._data[start:end]
@@ -81,7 +87,9 @@ class FortranFile:
         raw = self.read(what)
         if raw.size % dtype.itemsize or (count is not None and raw.size != count * dtype.itemsize):
             want = f"{count} x {dtype.itemsize}" if count is not None else f"a multiple of {dtype.itemsize}"
-            raise FileFormatError(self.path, f"{what}: {raw.size} bytes, expected {want}", f"record {self.record_no - 1}")
+            raise FileFormatError(
+                self.path, f"{what}: {raw.size} bytes, expected {want}", f"record {self.record_no - 1}"
+            )
         return raw.view(dtype)
 
     def read_rows(self, counts: np.ndarray, dtype, what: str, width: int = 1) -> np.ndarray:
@@ -93,22 +101,33 @@ class FortranFile:
         dtype = np.dtype(dtype)
         counts = np.asarray(counts, dtype=np.int64)
         sizes = counts * width * dtype.itemsize
-        starts = self._pos + 4 + np.concatenate([[0], np.cumsum(sizes[:-1] + 8)]) if counts.size else np.zeros(0, np.int64)
+        starts = (
+            self._pos + 4 + np.concatenate([[0], np.cumsum(sizes[:-1] + 8)]) if counts.size else np.zeros(0, np.int64)
+        )
         end = int(starts[-1] + sizes[-1] + 4) if counts.size else self._pos
         if end > self._data.size:
             done = int(np.searchsorted(starts + sizes + 4, self._data.size, side="right"))
-            raise TruncatedFileError(self.path, f"file ends inside the {what} ({done} of {counts.size} row records "
-                                     "complete)", f"record {self.record_no + done}")
+            raise TruncatedFileError(
+                self.path,
+                f"file ends inside the {what} ({done} of {counts.size} row records complete)",
+                f"record {self.record_no + done}",
+            )
         heads = self._gather_markers(starts - 4)
         tails = self._gather_markers(starts + sizes)
         bad = np.flatnonzero((heads != sizes) | (tails != sizes))
         if bad.size:
             r = int(bad[0])
             if heads[r] < 0 or tails[r] < 0:
-                raise FileFormatError(self.path, "negative record marker: gfortran sub-records are not supported",
-                                      f"record {self.record_no + r}")
-            raise FileFormatError(self.path, f"{what}, row {r + 1}: record of {heads[r]} bytes (trailing marker "
-                                  f"{tails[r]}), expected {sizes[r]}", f"record {self.record_no + r}")
+                raise FileFormatError(
+                    self.path,
+                    "negative record marker: gfortran sub-records are not supported",
+                    f"record {self.record_no + r}",
+                )
+            raise FileFormatError(
+                self.path,
+                f"{what}, row {r + 1}: record of {heads[r]} bytes (trailing marker {tails[r]}), expected {sizes[r]}",
+                f"record {self.record_no + r}",
+            )
         first = self._pos
         markers = np.concatenate([starts - 4, starts + sizes])[:, None] + np.arange(4) - first
         payload = np.delete(self._data[first:end], markers.reshape(-1))  # drop the 8 marker bytes per row

@@ -35,7 +35,9 @@ class TokenReader:
         try:
             line = self._fh.readline()
         except DECOMPRESSION_ERRORS as exc:
-            raise TruncatedFileError(self.path, f"compressed stream is cut or corrupt ({exc})", f"line {self.line_no + 1}") from None
+            raise TruncatedFileError(
+                self.path, f"compressed stream is cut or corrupt ({exc})", f"line {self.line_no + 1}"
+            ) from None
         if not line:
             return None
         self.line_no += 1
@@ -84,7 +86,6 @@ class TokenReader:
             return True
         self._buf, self._pos = tokens, 0
         return False
-
 
 
 _COMPLEX = re.compile(r"[(),]")

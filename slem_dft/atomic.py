@@ -8,10 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["atomic_folder", "atomic_path", "atomic_write"]
+__all__ = ["atomic_folder", "atomic_path", "atomic_write", "write_files"]
 
 
 def _partial(path: Path) -> Path:
@@ -42,6 +42,19 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
             tmp.write_bytes(data)
         else:
             tmp.write_text(data)
+
+
+def write_files(directory: str | os.PathLike, contents: Mapping[str, str | bytes]) -> list[Path]:
+    """Write every ``contents`` entry (path relative to ``directory`` -> text or bytes) with
+    :func:`atomic_write`, making the folders they need; returns the paths, in order."""
+    directory = Path(directory)
+    paths = []
+    for relative, data in contents.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+        paths.append(path)
+    return paths
 
 
 @contextlib.contextmanager

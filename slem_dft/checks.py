@@ -86,8 +86,9 @@ class CheckReport:
         return not self.failures
 
     def to_dict(self) -> dict:
-        devs = [e["max_dev_meV"] for e in self.eigenvalues] + [d["eigenvalue_max_dev_meV"] for d in self.dense
-                                                               if d.get("eigenvalue_max_dev_meV") is not None]
+        devs = [e["max_dev_meV"] for e in self.eigenvalues] + [
+            d["eigenvalue_max_dev_meV"] for d in self.dense if d.get("eigenvalue_max_dev_meV") is not None
+        ]
         out = dataclasses.asdict(self)
         out.update(
             hermiticity_max_dev=max(self.hermiticity.values()) if self.hermiticity else None,
@@ -102,8 +103,10 @@ class CheckReport:
     def format_text(self) -> str:
         """A short human-readable summary."""
         d = self.to_dict()
-        lines = [f"{self.path}  [{self.code}, nspin {self.nspin}, {self.n_atoms} atoms, {self.n_orbitals} orbitals, "
-                 f"operators {', '.join(self.operators)}]"]
+        lines = [
+            f"{self.path}  [{self.code}, nspin {self.nspin}, {self.n_atoms} atoms, {self.n_orbitals} orbitals, "
+            f"operators {', '.join(self.operators)}]"
+        ]
         for op, dev in self.hermiticity.items():
             lines.append(f"  hermiticity {op:<2}  max |O_ij(R) - O_ji(-R)^+| = {dev:.2e}")
         if self.s_min_eigenvalue is not None:
@@ -112,16 +115,25 @@ class CheckReport:
             ne = "unknown" if self.electrons is None else f"{self.electrons:g}"
             lines.append(f"  electrons    Tr(DM S) = {self.trace_dm_s:.8f}  (run: {ne})")
         if self.spin_moment is not None:
-            lines.append(f"  spin moment  from DM and S: {np.round(self.spin_moment, 4).tolist()} mu_B"
-                         f"  (run: {self.spin_moment_reported})")
+            lines.append(
+                f"  spin moment  from DM and S: {np.round(self.spin_moment, 4).tolist()} mu_B"
+                f"  (run: {self.spin_moment_reported})"
+            )
         for e in self.eigenvalues:
-            lines.append(f"  eigenvalues  {e['n_kpoints']} k x {e['n_bands']} bands vs {e['reference']}: "
-                         f"max dev {e['max_dev_meV']:.3g} meV (tolerance {e['tolerance_meV']:.3g} meV)")
+            lines.append(
+                f"  eigenvalues  {e['n_kpoints']} k x {e['n_bands']} bands vs {e['reference']}: "
+                f"max dev {e['max_dev_meV']:.3g} meV (tolerance {e['tolerance_meV']:.3g} meV)"
+            )
         for x in self.dense:
-            parts = [f"{op} max dev {x[f'{op}_max_dev']:.2e} ({x[f'{op}_max_dev_over_bound']:.2f} of print bound)"
-                     for op in ("H", "S") if x.get(f"{op}_max_dev") is not None]
+            parts = [
+                f"{op} max dev {x[f'{op}_max_dev']:.2e} ({x[f'{op}_max_dev_over_bound']:.2f} of print bound)"
+                for op in ("H", "S")
+                if x.get(f"{op}_max_dev") is not None
+            ]
             if x.get("eigenvalue_max_dev_meV") is not None:
-                parts.append(f"eigenvalues {x['eigenvalue_max_dev_meV']:.3g} meV (tol {x['eigenvalue_tolerance_meV']:.3g})")
+                parts.append(
+                    f"eigenvalues {x['eigenvalue_max_dev_meV']:.3g} meV (tol {x['eigenvalue_tolerance_meV']:.3g})"
+                )
             lines.append(f"  dense dump   k={np.round(x['kpoint'], 4).tolist()} {x['reference']}: " + "; ".join(parts))
         if d["eigenvalue_max_dev_meV"] is None:
             lines.append("  eigenvalues  no reference in this run")
@@ -215,8 +227,14 @@ def check_record(
 
 def _check_record(record, references, tolerances, overlap) -> CheckReport:
     report = CheckReport(
-        record.source.code, record.source.path, record.nspin, len(record.atoms), record.n_orbitals,
-        list(record.operators), electrons=record.n_electrons, notes=list(record.source.notes),
+        record.source.code,
+        record.source.path,
+        record.nspin,
+        len(record.atoms),
+        record.n_orbitals,
+        list(record.operators),
+        electrons=record.n_electrons,
+        notes=list(record.source.notes),
     )
     ops = record.operators
     for name, op in ops.items():
@@ -234,7 +252,9 @@ def _check_record(record, references, tolerances, overlap) -> CheckReport:
     if "S" in ops and "DM" in ops:
         report.trace_dm_s = trace_dm_s(ops["DM"], ops["S"])
         if record.n_electrons is not None and abs(report.trace_dm_s - record.n_electrons) > tolerances.electrons:
-            report.failures.append(f"Tr(DM S) = {report.trace_dm_s:.6f} differs from the run's {record.n_electrons:g} electrons")
+            report.failures.append(
+                f"Tr(DM S) = {report.trace_dm_s:.6f} differs from the run's {record.n_electrons:g} electrons"
+            )
         if ops["DM"].spin != "none":
             _check_moment(record, ops, tolerances, report)
     for ref in references:
@@ -254,7 +274,9 @@ def _check_moment(record: Record, ops, tol: CheckTolerances, report: CheckReport
     report.spin_moment_reported = [None if np.isnan(x) else float(x) for x in ref]
     given = ~np.isnan(ref)
     if np.any(np.abs(m[given] - ref[given]) > tol.spin_moment):
-        report.failures.append(f"spin moment {np.round(m, 4).tolist()} from DM and S differs from the run's {ref.tolist()}")
+        report.failures.append(
+            f"spin moment {np.round(m, 4).tolist()} from DM and S differs from the run's {ref.tolist()}"
+        )
 
 
 def _check_bands(record: Record, ref: BandReference, tol: CheckTolerances, report: CheckReport) -> None:
@@ -271,8 +293,15 @@ def _check_bands(record: Record, ref: BandReference, tol: CheckTolerances, repor
             n_bands = min(len(e), len(e_ref))
             worst = max(worst, float(np.abs(e[:n_bands] - e_ref[:n_bands]).max()))
     tolerance_meV = max(tol.eigenvalue_meV, 1e3 * ref.resolution)
-    report.eigenvalues.append(dict(reference=ref.path, n_kpoints=len(ref.kpoints), n_bands=n_bands,
-                                   max_dev_meV=1e3 * worst, tolerance_meV=tolerance_meV))
+    report.eigenvalues.append(
+        dict(
+            reference=ref.path,
+            n_kpoints=len(ref.kpoints),
+            n_bands=n_bands,
+            max_dev_meV=1e3 * worst,
+            tolerance_meV=tolerance_meV,
+        )
+    )
     if 1e3 * worst > tolerance_meV:
         report.failures.append(f"eigenvalues differ from {ref.path} by {1e3 * worst:.3g} meV > {tolerance_meV:.3g} meV")
 
@@ -288,13 +317,17 @@ def _check_dense(record: Record, ref: DenseReference, tol: CheckTolerances, repo
         op = BlochSum(record.operators[name], counts)
         ours[name] = op(ref.kpoint, ref.channel).toarray()
         rel = record.source.precision.get(name, 0.0)
-        bounds[name] = res + rel * op(ref.kpoint, ref.channel, magnitude=True).toarray().real + 1e-12 * np.abs(mat).max()
+        bounds[name] = (
+            res + rel * op(ref.kpoint, ref.channel, magnitude=True).toarray().real + 1e-12 * np.abs(mat).max()
+        )
         dev = np.abs(ours[name] - mat)
         out[f"{name}_max_dev"] = float(dev.max())
         out[f"{name}_max_dev_over_bound"] = float((dev / bounds[name]).max())
         if out[f"{name}_max_dev_over_bound"] > 1.0:
-            report.failures.append(f"{name}(k={ref.kpoint.tolist()}) differs from {ref.path} beyond its print precision "
-                                   f"(max dev {dev.max():.3e})")
+            report.failures.append(
+                f"{name}(k={ref.kpoint.tolist()}) differs from {ref.path} beyond its print precision "
+                f"(max dev {dev.max():.3e})"
+            )
     if "H" in ours and "S" not in ours and ref.S is not None:
         # A run without S (e.g. gamma-only H files): both spectra use the dump's S.
         ours["S"], bounds["S"] = ref.S, ref.S_resolution
@@ -307,6 +340,7 @@ def _check_dense(record: Record, ref: DenseReference, tol: CheckTolerances, repo
         dev_meV = 1e3 * float(np.abs(e_ours - e_ref).max())
         out.update(eigenvalue_max_dev_meV=dev_meV, eigenvalue_tolerance_meV=max(tol.eigenvalue_meV, 1e3 * bound))
         if dev_meV > out["eigenvalue_tolerance_meV"]:
-            report.failures.append(f"eigenvalues at k={ref.kpoint.tolist()} differ from {ref.path} by {dev_meV:.3g} meV")
+            report.failures.append(
+                f"eigenvalues at k={ref.kpoint.tolist()} differ from {ref.path} by {dev_meV:.3g} meV"
+            )
     report.dense.append(out)
-

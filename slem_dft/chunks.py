@@ -149,8 +149,16 @@ class ChunkGraph:
     centres: np.ndarray
 
 
-def _stars(cells: CellList, positions: np.ndarray, tree: cKDTree, image_atoms: np.ndarray,
-           image_shifts: np.ndarray, owners: np.ndarray, species: np.ndarray, radii: np.ndarray):
+def _stars(
+    cells: CellList,
+    positions: np.ndarray,
+    tree: cKDTree,
+    image_atoms: np.ndarray,
+    image_shifts: np.ndarray,
+    owners: np.ndarray,
+    species: np.ndarray,
+    radii: np.ndarray,
+):
     """Edges (src, dst, R) and their pair cutoffs from the images ``owners`` to every image
     within the pair cutoff, in global atom labels and the lattice shifts of the unwrapped
     positions."""
@@ -168,8 +176,15 @@ def _stars(cells: CellList, positions: np.ndarray, tree: cKDTree, image_atoms: n
     return src, dst, shift, cutoff
 
 
-def chunk_graph(cells: CellList, atoms: ase.Atoms, species: np.ndarray, radii: np.ndarray,
-                lo: np.ndarray, hi: np.ndarray, halo: bool = True) -> ChunkGraph:
+def chunk_graph(
+    cells: CellList,
+    atoms: ase.Atoms,
+    species: np.ndarray,
+    radii: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    halo: bool = True,
+) -> ChunkGraph:
     """The graph of the chunk whose centres are the atoms in the bins lo <= b < hi; without
     ``halo`` only the centres' own stars (enough for blocks that need no message passing)."""
     centres = cells.atoms_in(lo, hi)
@@ -196,9 +211,15 @@ def chunk_graph(cells: CellList, atoms: ase.Atoms, species: np.ndarray, radii: n
     active = np.unique(np.concatenate([half, partners[partners >= 0]]))  # partners all found with the halo
     graph = {
         "positions": np.asarray(atoms.positions, dtype=np.float64)[local_atoms],
-        "cell": np.asarray(atoms.cell.array, dtype=np.float64), "species": species[local_atoms],
-        "edge_src": local_src, "edge_dst": local_dst, "edge_shift": shift, "half": half, "reverse": reverse,
-        "cutoff": cutoff, "edge_active": active,
+        "cell": np.asarray(atoms.cell.array, dtype=np.float64),
+        "species": species[local_atoms],
+        "edge_src": local_src,
+        "edge_dst": local_dst,
+        "edge_shift": shift,
+        "half": half,
+        "reverse": reverse,
+        "cutoff": cutoff,
+        "edge_active": active,
     }
     return ChunkGraph(graph, local_atoms, np.searchsorted(local_atoms, centres))
 
@@ -221,8 +242,9 @@ class Chunking:
         Whether chunk graphs hold the stars of the halo atoms (needed by the network).
     """
 
-    def __init__(self, atoms: ase.Atoms, species: np.ndarray, radii: np.ndarray, atoms_per_chunk: int = 256,
-                 halo: bool = True):
+    def __init__(
+        self, atoms: ase.Atoms, species: np.ndarray, radii: np.ndarray, atoms_per_chunk: int = 256, halo: bool = True
+    ):
         self.atoms, self.halo = atoms, halo
         self.species = np.asarray(species, dtype=np.int64)
         self.radii = np.asarray(radii, dtype=np.float64)

@@ -99,7 +99,14 @@ def convert_runs(
     try:
         with StoreWriter(output, append=append) as writer:
             for (run_dir, *_), (record, report, error) in zip(
-                tasks, tqdm(results, total=len(tasks), desc="convert", unit="run", disable=None if progress is None else not progress)
+                tasks,
+                tqdm(
+                    results,
+                    total=len(tasks),
+                    desc="convert",
+                    unit="run",
+                    disable=None if progress is None else not progress,
+                ),
             ):
                 if report is not None:
                     result.reports.append(report)

@@ -107,7 +107,7 @@ class SpeciesBasis:
         return tuple(s.l for s in self.shells)
 
     @classmethod
-    def from_zeta_counts(cls, label: str, element: str, zetas_per_l: Sequence[int]) -> "SpeciesBasis":
+    def from_zeta_counts(cls, label: str, element: str, zetas_per_l: Sequence[int]) -> SpeciesBasis:
         """Shells ordered by l, then zeta (ABACUS order), from the number of zetas per l."""
         shells = tuple(Shell(l, z) for l, n in enumerate(zetas_per_l) for z in range(n))
         return cls(label, element, shells)
@@ -199,7 +199,7 @@ class BlockMatrix:
         values: np.ndarray,
         orbital_counts: np.ndarray,
         spin: str = "none",
-    ) -> "BlockMatrix":
+    ) -> BlockMatrix:
         """Gather matrix elements into atom-pair blocks.
 
         Parameters
@@ -268,7 +268,7 @@ class BlockMatrix:
         edge = np.repeat(np.arange(self.n_edges), self.shapes[:, 0] * self.shapes[:, 1])
         return edge, np.arange(self.values.shape[1]) - self.offsets[edge]
 
-    def adjoint(self) -> "BlockMatrix":
+    def adjoint(self) -> BlockMatrix:
         """The blocks of O^dagger: block (j, i, -R) = O_ij(R)^dagger for every stored (i, j, R).
 
         For spinors the partner's channel (s, s') is the conjugate of channel (s', s)."""
@@ -292,7 +292,7 @@ class BlockMatrix:
         dev = np.abs(mine - adjoint.values[:, present]).max(initial=0.0)
         return float(max(dev, np.abs(adjoint.values[:, ~present]).max(initial=0.0)))
 
-    def hermitised(self) -> "BlockMatrix":
+    def hermitised(self) -> BlockMatrix:
         """(O + O^dagger) / 2, sorted; a block whose partner is not stored counts the partner as
         zero (so both appear, halved)."""
         adjoint, partner = self.adjoint(), self._partner_index()
@@ -307,8 +307,12 @@ class BlockMatrix:
         if not missing.any():
             return out.sorted()
         extra = adjoint.select(missing)
-        return BlockMatrix(np.concatenate([out.edges, extra.edges]), np.concatenate([out.shapes, extra.shapes]),
-                           np.concatenate([out.values, 0.5 * extra.values], axis=1), self.spin).sorted()
+        return BlockMatrix(
+            np.concatenate([out.edges, extra.edges]),
+            np.concatenate([out.shapes, extra.shapes]),
+            np.concatenate([out.values, 0.5 * extra.values], axis=1),
+            self.spin,
+        ).sorted()
 
     def _is_upper(self) -> np.ndarray:
         """Edges kept in the hermitian half: i < j, or i == j with R >= 0 lexicographically."""
@@ -317,11 +321,11 @@ class BlockMatrix:
         sign = np.sign(R[np.arange(len(R)), first])
         return (i < j) | ((i == j) & (sign >= 0))
 
-    def hermitian_half(self) -> "BlockMatrix":
+    def hermitian_half(self) -> BlockMatrix:
         """The blocks that determine a hermitian operator: one of each (i,j,R) / (j,i,-R) pair."""
         return self.select(self._is_upper())
 
-    def expand_hermitian(self) -> "BlockMatrix":
+    def expand_hermitian(self) -> BlockMatrix:
         """Complete a hermitian half with the partners O_ji(-R) = O_ij(R)^dagger, sorted."""
         missing = self._partner_index() < 0
         if not missing.any():
@@ -336,7 +340,7 @@ class BlockMatrix:
         return merged.sorted()
 
     # -- selection --------------------------------------------------------------------------
-    def select(self, mask_or_index: np.ndarray) -> "BlockMatrix":
+    def select(self, mask_or_index: np.ndarray) -> BlockMatrix:
         """A new BlockMatrix with the edges picked by a boolean mask or an index array."""
         idx = np.arange(self.n_edges)[mask_or_index]
         sizes = self.shapes[idx, 0] * self.shapes[idx, 1]
@@ -344,18 +348,18 @@ class BlockMatrix:
         within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         return BlockMatrix(self.edges[idx], self.shapes[idx], self.values[:, starts + within], self.spin)
 
-    def sorted(self) -> "BlockMatrix":
+    def sorted(self) -> BlockMatrix:
         """Edges in lexicographic (i, j, Rx, Ry, Rz) order."""
         order = np.lexsort(self.edges.T[::-1])
         if np.array_equal(order, np.arange(self.n_edges)):
             return self
         return self.select(order)
 
-    def map_values(self, factor: float) -> "BlockMatrix":
+    def map_values(self, factor: float) -> BlockMatrix:
         """A copy with every value multiplied by ``factor`` (unit conversion)."""
         return BlockMatrix(self.edges, self.shapes, self.values * factor, self.spin)
 
-    def equals(self, other: "BlockMatrix") -> bool:
+    def equals(self, other: BlockMatrix) -> bool:
         """Exact equality of edges, shapes, spin layout and values (after sorting)."""
         a, b = self.sorted(), other.sorted()
         return (
@@ -476,5 +480,5 @@ class Record:
 
         return AseAtomsAdaptor.get_structure(self.atoms)
 
-    def replace(self, **changes) -> "Record":
+    def replace(self, **changes) -> Record:
         return dataclasses.replace(self, **changes)

@@ -42,7 +42,7 @@ class World:
             return order
         total = -(-len(order) // self.size) * self.size
         padded = (order * (total // len(order) + 1))[:total]
-        return padded[self.rank::self.size]
+        return padded[self.rank :: self.size]
 
     def average_gradients(self, parameters: Sequence[torch.nn.Parameter]) -> None:
         """Replace every gradient by its mean over the processes (missing ones count as 0)."""
@@ -55,7 +55,7 @@ class World:
         offset = 0
         for p, g in zip(parameters, grads):
             n = g.numel()
-            p.grad = flat[offset:offset + n].view_as(p).clone()
+            p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
 
     def sum(self, values: Sequence[float], device: torch.device) -> list[float]:

@@ -25,8 +25,9 @@ _COMPOSITION_TOL = 1e-8
 
 def _shortest_distances(atoms: ase.Atoms, species: Sequence[str], reach: float) -> dict[tuple[str, str], float]:
     """Shortest distance (Angstrom) per unordered species pair within ``reach``."""
-    i, j, d = primitive_neighbor_list("ijd", atoms.pbc, atoms.cell.complete(), atoms.positions, reach,
-                                      self_interaction=False)
+    i, j, d = primitive_neighbor_list(
+        "ijd", atoms.pbc, atoms.cell.complete(), atoms.positions, reach, self_interaction=False
+    )
     out: dict[tuple[str, str], float] = {}
     labels = np.asarray(species)
     for a, b, dist in zip(labels[i], labels[j], d):
@@ -55,7 +56,7 @@ class TrainingDomain:
     radials: Mapping[str, Sequence[RadialFunction]] = field(default_factory=dict)
 
     @classmethod
-    def from_records(cls, records: Sequence[Record], reach: float, radials: Mapping | None = None) -> "TrainingDomain":
+    def from_records(cls, records: Sequence[Record], reach: float, radials: Mapping | None = None) -> TrainingDomain:
         """The domain of training records; ``reach`` (Angstrom) bounds the distance search."""
         bases = {sb.label: sb for rec in records for sb in rec.basis.species}
         labels = sorted(bases)
@@ -106,23 +107,36 @@ class TrainingDomain:
     def to_dict(self) -> dict:
         """Plain types and tensors only, for ``torch.load(weights_only=True)``."""
         return {
-            "bases": {s: {"element": sb.element, "shells": [[sh.l, sh.zeta] for sh in sb.shells]}
-                      for s, sb in self.bases.items()},
+            "bases": {
+                s: {"element": sb.element, "shells": [[sh.l, sh.zeta] for sh in sb.shells]}
+                for s, sb in self.bases.items()
+            },
             "valence": dict(self.valence),
             "compositions": torch.as_tensor(self.compositions, dtype=torch.float64),
             "shortest": [[a, b, d] for (a, b), d in self.shortest.items()],
-            "radials": {s: [{"l": f.l, "dr": f.dr, "values": torch.as_tensor(f.values)} for f in shells]
-                        for s, shells in self.radials.items()},
+            "radials": {
+                s: [{"l": f.l, "dr": f.dr, "values": torch.as_tensor(f.values)} for f in shells]
+                for s, shells in self.radials.items()
+            },
         }
 
     @classmethod
-    def from_dict(cls, raw: Mapping) -> "TrainingDomain":
-        bases = {s: SpeciesBasis(s, b["element"], tuple(Shell(int(l), int(z)) for l, z in b["shells"]))
-                 for s, b in raw["bases"].items()}
-        radials = {s: [RadialFunction(int(f["l"]), float(f["dr"]), f["values"].numpy()) for f in shells]
-                   for s, shells in raw["radials"].items()}
-        return cls(bases, dict(raw["valence"]), raw["compositions"].numpy(),
-                   {(a, b): float(d) for a, b, d in raw["shortest"]}, radials)
+    def from_dict(cls, raw: Mapping) -> TrainingDomain:
+        bases = {
+            s: SpeciesBasis(s, b["element"], tuple(Shell(int(l), int(z)) for l, z in b["shells"]))
+            for s, b in raw["bases"].items()
+        }
+        radials = {
+            s: [RadialFunction(int(f["l"]), float(f["dr"]), f["values"].numpy()) for f in shells]
+            for s, shells in raw["radials"].items()
+        }
+        return cls(
+            bases,
+            dict(raw["valence"]),
+            raw["compositions"].numpy(),
+            {(a, b): float(d) for a, b, d in raw["shortest"]},
+            radials,
+        )
 
 
 def radials_of(records: Sequence[Record]) -> dict[str, list[RadialFunction]]:

@@ -29,8 +29,9 @@ def _exact_overlap(record: Record):
     return overlap_blocks(record, TwoCenterOverlap(read_radial_basis(record)))
 
 
-def guard_for_export(record: Record, renormalise_dm: bool = False,
-                     min_overlap: float = MIN_OVERLAP_EIGENVALUE) -> tuple[Record, list[str]]:
+def guard_for_export(
+    record: Record, renormalise_dm: bool = False, min_overlap: float = MIN_OVERLAP_EIGENVALUE
+) -> tuple[Record, list[str]]:
     """The record made safe to export, and one line per thing done or found.
 
     Raises :class:`ConventionError` for an S that is not usable and cannot be replaced."""
@@ -52,18 +53,26 @@ def guard_for_export(record: Record, renormalise_dm: bool = False,
                 operators["S"] = _exact_overlap(record)
             except SlemDFTError as exc:
                 if lowest <= 0.0:
-                    raise ConventionError(f"{record.source.path}: S(k) is not positive definite (eigenvalue "
-                                          f"{lowest:.3g}) and the exact overlap is not available ({exc})") from None
-                notes.append(f"S: warning: nearly singular, smallest eigenvalue of S(k) {lowest:.3g} < {min_overlap:g} "
-                             f"(no exact overlap to replace it: {exc})")
+                    raise ConventionError(
+                        f"{record.source.path}: S(k) is not positive definite (eigenvalue "
+                        f"{lowest:.3g}) and the exact overlap is not available ({exc})"
+                    ) from None
+                notes.append(
+                    f"S: warning: nearly singular, smallest eigenvalue of S(k) {lowest:.3g} < {min_overlap:g} "
+                    f"(no exact overlap to replace it: {exc})"
+                )
             else:
                 exact = min_overlap_eigenvalue(dataclasses.replace(record, operators=operators))
-                notes.append(f"S: smallest eigenvalue of S(k) {lowest:.3g} < {min_overlap:g}: replaced by the exact "
-                             f"two-centre overlap (smallest eigenvalue {exact:.3g})")
+                notes.append(
+                    f"S: smallest eigenvalue of S(k) {lowest:.3g} < {min_overlap:g}: replaced by the exact "
+                    f"two-centre overlap (smallest eigenvalue {exact:.3g})"
+                )
     if "DM" in operators and "S" in operators and record.n_electrons is not None:
         trace = trace_dm_s(operators["DM"], operators["S"])
-        notes.append(f"DM: Tr(DM S) = {trace:.6f} for {record.n_electrons:g} electrons "
-                     f"(difference {trace - record.n_electrons:+.3g})")
+        notes.append(
+            f"DM: Tr(DM S) = {trace:.6f} for {record.n_electrons:g} electrons "
+            f"(difference {trace - record.n_electrons:+.3g})"
+        )
         if renormalise_dm and trace > 0:
             operators["DM"] = operators["DM"].map_values(record.n_electrons / trace)
             notes.append(f"DM: scaled by {record.n_electrons / trace:.6f} to hold {record.n_electrons:g} electrons")

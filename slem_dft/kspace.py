@@ -83,8 +83,9 @@ class BlochSum:
         return sp.coo_matrix((data, (self._rows, self._cols)), shape=self.shape).tocsr()
 
 
-def bloch_sum(op: BlockMatrix, orbital_counts: np.ndarray, k: np.ndarray, channel: int = 0,
-              magnitude: bool = False) -> sp.csr_matrix:
+def bloch_sum(
+    op: BlockMatrix, orbital_counts: np.ndarray, k: np.ndarray, channel: int = 0, magnitude: bool = False
+) -> sp.csr_matrix:
     """O(k) of one operator at one k (see :class:`BlochSum`)."""
     return BlochSum(op, orbital_counts)(k, channel, magnitude)
 

@@ -86,13 +86,15 @@ def rst_bytes(atom: RestartAtom) -> bytes:
         raise ValueError(f"H and DM must be ({atom.spin + 1}, {n_values}), got {atom.H.shape} and {atom.DM.shape}")
     head = [atom.spin, *atom.dims, atom.n_atoms, atom.species, atom.n_orbitals, n - 1, atom.so_switch]
     table = np.concatenate([atom.neighbours + 1, atom.cells.T.ravel(), atom.neighbour_species, atom.neighbour_orbitals])
-    return b"".join([
-        np.asarray(head, dtype="<i4").tobytes(),
-        np.asarray(table, dtype="<i4").tobytes(),
-        np.asarray([atom.band_energy], dtype="<f8").tobytes(),
-        np.ascontiguousarray(atom.H, dtype="<f8").tobytes(),
-        np.ascontiguousarray(atom.DM, dtype="<f8").tobytes(),
-    ])
+    return b"".join(
+        [
+            np.asarray(head, dtype="<i4").tobytes(),
+            np.asarray(table, dtype="<i4").tobytes(),
+            np.asarray([atom.band_energy], dtype="<f8").tobytes(),
+            np.ascontiguousarray(atom.H, dtype="<f8").tobytes(),
+            np.ascontiguousarray(atom.DM, dtype="<f8").tobytes(),
+        ]
+    )
 
 
 def _byteorder(raw: bytes, path: str) -> str:
@@ -101,7 +103,9 @@ def _byteorder(raw: bytes, path: str) -> str:
         head = np.frombuffer(raw[: 4 * RST_HEADER_INTS], dtype=order + "i4")
         if head[0] in (0, 1, 3) and head[5] > 0 and head[7] > 0 and head[8] >= 0:
             return order
-    raise FileFormatError(path, "not an OpenMX restart file: the header (spin, atoms, orbitals) is invalid in either byte order", "byte 0")
+    raise FileFormatError(
+        path, "not an OpenMX restart file: the header (spin, atoms, orbitals) is invalid in either byte order", "byte 0"
+    )
 
 
 def rst_from_bytes(raw: bytes, path: str | os.PathLike) -> RestartAtom:
@@ -123,20 +127,43 @@ def rst_from_bytes(raw: bytes, path: str | os.PathLike) -> RestartAtom:
     order = _byteorder(raw, path)
     spin, d23, d1, d8, d7, n_atoms, species, n_orb, fnan, so = np.frombuffer(raw[:40], dtype=order + "i4").tolist()
     if spin == 3:
-        raise UnsupportedVersionError(path, "non-collinear restart files (SpinP_switch 3) are not read: no real file to verify the layout")
+        raise UnsupportedVersionError(
+            path, "non-collinear restart files (SpinP_switch 3) are not read: no real file to verify the layout"
+        )
     n = fnan + 1
     table_end = 4 * RST_HEADER_INTS + 4 * 6 * n
     if len(raw) < table_end + 8:
-        raise TruncatedFileError(path, f"file ends in the neighbour table ({n} neighbours announced)", f"byte {len(raw)}")
+        raise TruncatedFileError(
+            path, f"file ends in the neighbour table ({n} neighbours announced)", f"byte {len(raw)}"
+        )
     table = np.frombuffer(raw[40:table_end], dtype=order + "i4").astype(np.int64).reshape(6, n)
     if table[0].min() < 1 or table[0].max() > n_atoms or table[5].min() < 1:
-        raise FileFormatError(path, "the neighbour table points outside the atoms or has no orbitals", f"byte {4 * RST_HEADER_INTS}")
+        raise FileFormatError(
+            path, "the neighbour table points outside the atoms or has no orbitals", f"byte {4 * RST_HEADER_INTS}"
+        )
     n_values = n_orb * int(table[5].sum())
     want = table_end + 8 + 2 * (spin + 1) * 8 * n_values
     if len(raw) != want:
         kind = TruncatedFileError if len(raw) < want else FileFormatError
-        raise kind(path, f"{len(raw)} bytes, the header announces {want} (H and DM of {spin + 1} spin(s), {n} neighbours)")
-    values = np.frombuffer(raw[table_end + 8:], dtype=order + "f8").astype(np.float64).reshape(2, spin + 1, n_values)
-    band_energy = float(np.frombuffer(raw[table_end:table_end + 8], dtype=order + "f8")[0])
-    return RestartAtom(spin, (d23, d1, d8, d7), n_atoms, species, n_orb, so, table[0] - 1, table[1:4].T.copy(),
-                       table[4], table[5], band_energy, values[0], values[1], path, order)
+        raise kind(
+            path, f"{len(raw)} bytes, the header announces {want} (H and DM of {spin + 1} spin(s), {n} neighbours)"
+        )
+    values = np.frombuffer(raw[table_end + 8 :], dtype=order + "f8").astype(np.float64).reshape(2, spin + 1, n_values)
+    band_energy = float(np.frombuffer(raw[table_end : table_end + 8], dtype=order + "f8")[0])
+    return RestartAtom(
+        spin,
+        (d23, d1, d8, d7),
+        n_atoms,
+        species,
+        n_orb,
+        so,
+        table[0] - 1,
+        table[1:4].T.copy(),
+        table[4],
+        table[5],
+        band_energy,
+        values[0],
+        values[1],
+        path,
+        order,
+    )

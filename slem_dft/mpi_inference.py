@@ -22,8 +22,9 @@ def share(n_items: int, rank: int, size: int) -> range:
     return range(n_items * rank // size, n_items * (rank + 1) // size)
 
 
-def _predict_part(predictor, structures, ops: Mapping[str, int], part: Path, rank: int, size: int,
-                  progress: bool) -> None:
+def _predict_part(
+    predictor, structures, ops: Mapping[str, int], part: Path, rank: int, size: int, progress: bool
+) -> None:
     with h5py.File(part, "w") as f:
         for n, structure in enumerate(structures):
             group = f.create_group(f"{n:06d}")
@@ -35,16 +36,18 @@ def _predict_part(predictor, structures, ops: Mapping[str, int], part: Path, ran
 def _assemble(predictor, structures, ops: Mapping[str, int], parts: list[Path], output: Path) -> None:
     with StoreWriter(output) as writer:
         for n, structure in enumerate(structures):
-            streams = writer.add_streamed(predictor.template(structure, ops),
-                                          {op: (SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()})
+            streams = writer.add_streamed(
+                predictor.template(structure, ops), {op: (SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()}
+            )
             for part in parts:
                 with h5py.File(part, "r") as f:
                     for op, stream in streams.items():
                         stream.copy_from(f[f"{n:06d}/{op}"])
 
 
-def predict_mpi(predictor, structures: Sequence, output: Path, ops: Mapping[str, int], comm,
-                        progress: bool = True) -> int:
+def predict_mpi(
+    predictor, structures: Sequence, output: Path, ops: Mapping[str, int], comm, progress: bool = True
+) -> int:
     """Predict ``structures`` over the ranks of ``comm`` into the store ``output``."""
     rank, size = comm.Get_rank(), comm.Get_size()
     tag = comm.bcast(os.getpid() if rank == 0 else None, root=0)

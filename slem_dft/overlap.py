@@ -51,7 +51,7 @@ class RadialFunction:
         return self.dr * (len(self.values) - 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def real_gaunt(l1: int, l2: int, L: int) -> np.ndarray:
     """(2l1+1, 2l2+1, 2L+1): int Y_{l1m1} Y_{l2m2} Y_{LM} dOmega over canonical real harmonics,
     by a product quadrature exact for these polynomials."""
@@ -86,8 +86,9 @@ class TwoCenterOverlap:
         depend on the k grid (tables cost O(n_k * range / dr) once).
     """
 
-    def __init__(self, radials: Mapping[str, Sequence[RadialFunction]], k_max: float = 80.0, n_k: int = 2001,
-                 dr: float = 0.01):
+    def __init__(
+        self, radials: Mapping[str, Sequence[RadialFunction]], k_max: float = 80.0, n_k: int = 2001, dr: float = 0.01
+    ):
         self.radials = {label: list(shells) for label, shells in radials.items()}
         self.k = np.linspace(0.0, k_max, n_k)
         self.dr = dr
@@ -150,8 +151,9 @@ class TwoCenterOverlap:
                     if L not in harmonics:
                         harmonics[L] = real_sph_harm(L, direction)
                     reach = fa.cutoff + fb.cutoff
-                    radial = np.where(dist < reach, self._radial_table(label_a, a, label_b, b, L)(np.minimum(dist, reach)),
-                                      0.0)  # (n,)
+                    radial = np.where(
+                        dist < reach, self._radial_table(label_a, a, label_b, b, L)(np.minimum(dist, reach)), 0.0
+                    )  # (n,)
                     phase = (-1) ** ((fa.l - fb.l - L) // 2)
                     block += 8 * phase * np.einsum("abM,nM,n->nab", real_gaunt(fa.l, fb.l, L), harmonics[L], radial)
                 ob += 2 * fb.l + 1

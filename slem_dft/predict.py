@@ -65,8 +65,12 @@ def read_structures(paths: Iterable[str | os.PathLike]) -> list[InputStructure]:
         try:
             frames = ase.io.read(path, index=":")
         except Exception as exc:  # ase raises many types for unreadable files
-            raise MissingInputError(path, f"ase cannot read a structure from it ({type(exc).__name__}: {exc})") from None
-        out += [InputStructure(a, None, f"{path}@{k}" if len(frames) > 1 else os.fspath(path)) for k, a in enumerate(frames)]
+            raise MissingInputError(
+                path, f"ase cannot read a structure from it ({type(exc).__name__}: {exc})"
+            ) from None
+        out += [
+            InputStructure(a, None, f"{path}@{k}" if len(frames) > 1 else os.fspath(path)) for k, a in enumerate(frames)
+        ]
     return out
 
 
@@ -96,16 +100,22 @@ class Predictor:
         the radial functions kept in the checkpoint.
     """
 
-    def __init__(self, checkpoint: str | os.PathLike, device: str | None = None, atoms_per_chunk: int = 256,
-                 basis_files: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        device: str | None = None,
+        atoms_per_chunk: int = 256,
+        basis_files: Mapping[str, str] | None = None,
+    ):
         from .train import load_checkpoint
 
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model, state = load_checkpoint(checkpoint, device)
         if "domain" not in state:
-            raise ConfigError(f"{checkpoint}: checkpoint has no training domain (written by an older slem-dft); "
-                              "train it again")
+            raise ConfigError(
+                f"{checkpoint}: checkpoint has no training domain (written by an older slem-dft); train it again"
+            )
         self.device = torch.device(device)
         self.dtype = next(self.model.parameters()).dtype
         self.radii = np.asarray(state["radii"], dtype=np.float64)
@@ -146,8 +156,10 @@ class Predictor:
             return available
         missing = [op for op in wanted if op not in available]
         if missing:
-            raise ConfigError(f"the model cannot give {missing}: it predicts {sorted(self.model.operators)}"
-                              + ("" if self.overlap else "; S needs the radial orbitals (--basis-file LABEL=FILE)"))
+            raise ConfigError(
+                f"the model cannot give {missing}: it predicts {sorted(self.model.operators)}"
+                + ("" if self.overlap else "; S needs the radial orbitals (--basis-file LABEL=FILE)")
+            )
         return {op: available[op] for op in wanted}
 
     def _network_operators(self, operators: Mapping[str, int]) -> list[str]:
@@ -171,20 +183,30 @@ class Predictor:
             out.append(("overlap", Chunking(structure.atoms, species, reach, self.atoms_per_chunk, halo=False)))
         return out
 
-    def predict_chunk(self, kind: str, structure: InputStructure, chunk: ChunkGraph,
-                      operators: Mapping[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def predict_chunk(
+        self, kind: str, structure: InputStructure, chunk: ChunkGraph, operators: Mapping[str, int]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """op -> (edges (m, 5) int64, values (channels, n_values) float64): the onsite blocks
         of the chunk's centres and its hermitian-half hopping blocks, canonical order, eV;
         ``kind`` as in :meth:`tasks`."""
         g = chunk.graph
         half = g["half"]
         centres = chunk.atoms[chunk.centres]
-        edges = np.concatenate([np.column_stack([centres, centres, np.zeros((len(centres), 3), np.int64)]),
-                                np.column_stack([chunk.atoms[g["edge_src"][half]], chunk.atoms[g["edge_dst"][half]],
-                                                 g["edge_shift"][half]])]).astype(np.int64)
+        edges = np.concatenate(
+            [
+                np.column_stack([centres, centres, np.zeros((len(centres), 3), np.int64)]),
+                np.column_stack(
+                    [chunk.atoms[g["edge_src"][half]], chunk.atoms[g["edge_dst"][half]], g["edge_shift"][half]]
+                ),
+            ]
+        ).astype(np.int64)
         species = g["species"]
-        kinds = np.concatenate([species[chunk.centres][:, None].repeat(2, 1),
-                                np.column_stack([species[g["edge_src"][half]], species[g["edge_dst"][half]]])])
+        kinds = np.concatenate(
+            [
+                species[chunk.centres][:, None].repeat(2, 1),
+                np.column_stack([species[g["edge_src"][half]], species[g["edge_dst"][half]]]),
+            ]
+        )
         if kind == "overlap":
             atoms = structure.atoms
             vectors = atoms.positions[edges[:, 1]] + edges[:, 2:] @ atoms.cell.array - atoms.positions[edges[:, 0]]
@@ -220,8 +242,14 @@ class Predictor:
             out_values.append(self.overlap.blocks(labels[a], labels[b], vectors[pick]).reshape(1, -1))
         return np.concatenate(out_edges), np.concatenate(out_values, axis=1)
 
-    def stream(self, structure: InputStructure, operators: Mapping[str, int], rank: int = 0, size: int = 1,
-               progress: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    def stream(
+        self,
+        structure: InputStructure,
+        operators: Mapping[str, int],
+        rank: int = 0,
+        size: int = 1,
+        progress: bool = False,
+    ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """(op, edges, values) pieces of the chunks that ``rank`` of ``size`` predicts: a
         contiguous range of every decomposition of :meth:`tasks`."""
         from tqdm import tqdm
@@ -239,14 +267,24 @@ class Predictor:
         """The record of a structure without operators (metadata of a prediction)."""
         labels = self.labels(structure)
         nspin = max(operators.values(), default=1)
-        notes = ["predicted by slem-dft"] + (["S from the two-centre integrals of the radial orbitals"]
-                                             if "S" in operators and self.overlap is not None else [])
-        return Record(structure.atoms, labels, self.domain.basis(labels), {}, nspin,
-                      Source("slem-dft", __version__, structure.path, notes=tuple(notes)),
-                      n_electrons=self.domain.n_electrons(labels))
+        notes = ["predicted by slem-dft"] + (
+            ["S from the two-centre integrals of the radial orbitals"]
+            if "S" in operators and self.overlap is not None
+            else []
+        )
+        return Record(
+            structure.atoms,
+            labels,
+            self.domain.basis(labels),
+            {},
+            nspin,
+            Source("slem-dft", __version__, structure.path, notes=tuple(notes)),
+            n_electrons=self.domain.n_electrons(labels),
+        )
 
-    def predict(self, atoms: ase.Atoms, species: Sequence[str] | None = None,
-                operators: Sequence[str] | None = None) -> Record:
+    def predict(
+        self, atoms: ase.Atoms, species: Sequence[str] | None = None, operators: Sequence[str] | None = None
+    ) -> Record:
         """Predict every operator for one structure (in memory; use :func:`predict_to_store`
         for large systems)."""
         structure = InputStructure(atoms, None if species is None else tuple(species), "<atoms>")
@@ -262,8 +300,9 @@ class Predictor:
             values = np.concatenate([v for _, v in parts], axis=1)
             shapes = np.column_stack([counts[edges[:, 0]], counts[edges[:, 1]]])
             matrices[op] = BlockMatrix(edges, shapes, values, SPIN_OF_CHANNELS[ops[op]]).expand_hermitian()
-        return Record(record.atoms, record.species, record.basis, matrices, record.nspin, record.source,
-                      record.n_electrons)
+        return Record(
+            record.atoms, record.species, record.basis, matrices, record.nspin, record.source, record.n_electrons
+        )
 
     def domain_warnings(self, structure: InputStructure) -> list[str]:
         """Where a structure leaves the training domain (see :meth:`TrainingDomain.warnings`)."""
@@ -275,14 +314,21 @@ def _read_basis_files(files: Mapping[str, str], domain: TrainingDomain) -> dict[
 
     unknown = sorted(set(files) - set(domain.bases))
     if unknown:
-        raise ConfigError(f"basis files given for {unknown}, which are not species of the model "
-                          f"({sorted(domain.bases)})")
+        raise ConfigError(
+            f"basis files given for {unknown}, which are not species of the model ({sorted(domain.bases)})"
+        )
     return {label: read_radial_file(path, domain.bases[label]) for label, path in files.items()}
 
 
-def predict_to_store(predictor: Predictor, structures: Sequence[InputStructure], output: str | os.PathLike,
-                     operators: Sequence[str] | None = None, comm=None, progress: bool = True,
-                     echo=print) -> int:
+def predict_to_store(
+    predictor: Predictor,
+    structures: Sequence[InputStructure],
+    output: str | os.PathLike,
+    operators: Sequence[str] | None = None,
+    comm=None,
+    progress: bool = True,
+    echo=print,
+) -> int:
     """Predict every structure into a new store at ``output`` (written atomically, streamed
     chunk by chunk). Under MPI (``comm``), every rank predicts its share of the chunks into a
     part file and rank 0 assembles the store in chunk order. Returns structures written."""
@@ -296,8 +342,9 @@ def predict_to_store(predictor: Predictor, structures: Sequence[InputStructure],
     if size == 1:
         with StoreWriter(output) as writer:
             for structure in structures:
-                streams = writer.add_streamed(predictor.template(structure, ops),
-                                              {op: (SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()})
+                streams = writer.add_streamed(
+                    predictor.template(structure, ops), {op: (SPIN_OF_CHANNELS[ch], ch) for op, ch in ops.items()}
+                )
                 for op, edges, values in predictor.stream(structure, ops, progress=progress):
                     streams[op].append(edges, values)
         return len(structures)

@@ -101,8 +101,9 @@ class FileWriter(Protocol):
 class DatasetWriter(Protocol):
     """Writers whose target keeps many structures in one dataset (DeePTB trajectory folders)."""
 
-    def export_records(self, folder: Path, records: Sequence[Record], operators: Sequence[str],
-                       options: Mapping) -> list[Path]:
+    def export_records(
+        self, folder: Path, records: Sequence[Record], operators: Sequence[str], options: Mapping
+    ) -> list[Path]:
         """Write every record as one dataset into ``folder``; returns the files."""
 
 

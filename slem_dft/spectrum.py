@@ -53,8 +53,13 @@ def fermi_level_of_spectrum(record: Record, energies: np.ndarray) -> tuple[float
     return 0.5 * float(per_k[:, n_occ - 1].max() + per_k[:, n_occ].min()), "midgap"
 
 
-def eigenvalue_errors(record: Record, predicted_h: BlockMatrix, kpoints=DEFAULT_KPOINTS,
-                      window: float = DEFAULT_WINDOW, align: bool = False) -> dict:
+def eigenvalue_errors(
+    record: Record,
+    predicted_h: BlockMatrix,
+    kpoints=DEFAULT_KPOINTS,
+    window: float = DEFAULT_WINDOW,
+    align: bool = False,
+) -> dict:
     """Errors of the band energies of ``predicted_h`` (with the record's S) near E_F.
 
     Parameters
@@ -85,5 +90,10 @@ def eigenvalue_errors(record: Record, predicted_h: BlockMatrix, kpoints=DEFAULT_
     inside = np.abs(reference - fermi) <= window
     diff = (predicted - reference)[inside]
     shift = float(diff.mean()) if align and diff.size else 0.0
-    return {"errors": np.abs(diff - shift), "fermi": fermi, "fermi_source": source,
-            "kpoints": [list(k) for k in kpoints], "shift": shift}
+    return {
+        "errors": np.abs(diff - shift),
+        "fermi": fermi,
+        "fermi_source": source,
+        "kpoints": [list(k) for k in kpoints],
+        "shift": shift,
+    }

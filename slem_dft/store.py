@@ -60,7 +60,7 @@ class StoreWriter:
         self._file: h5py.File | None = None
         self._count = 0
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory")
         if self.append and self.path.exists():
@@ -74,8 +74,13 @@ class StoreWriter:
                 self._count = len(self._file["structures"])
             else:
                 self._file = h5py.File(self._tmp, "w")
-                self._file.attrs.update(format=FORMAT_NAME, schema_version=SCHEMA_VERSION, convention=CONVENTION_ID,
-                                        units=json.dumps(_UNITS), created_by=f"slem-dft {__version__}")
+                self._file.attrs.update(
+                    format=FORMAT_NAME,
+                    schema_version=SCHEMA_VERSION,
+                    convention=CONVENTION_ID,
+                    units=json.dumps(_UNITS),
+                    created_by=f"slem-dft {__version__}",
+                )
                 self._file.create_group("structures")
         except BaseException as exc:
             self._target.__exit__(type(exc), exc, exc.__traceback__)
@@ -89,7 +94,7 @@ class StoreWriter:
         self._count += 1
         return name
 
-    def add_streamed(self, record: Record, operators: Mapping[str, tuple[str, int]]) -> dict[str, "OperatorStream"]:
+    def add_streamed(self, record: Record, operators: Mapping[str, tuple[str, int]]) -> dict[str, OperatorStream]:
         """Write a record's structure and metadata now and its operators block by block later.
 
         ``record`` carries no operators; ``operators`` maps each name to (spin layout, number of
@@ -100,8 +105,10 @@ class StoreWriter:
         group = self._file["structures"].create_group(name)
         _write_record(group, record)
         self._count += 1
-        return {op: OperatorStream(group["operators"].create_group(op), spin, n_channels)
-                for op, (spin, n_channels) in operators.items()}
+        return {
+            op: OperatorStream(group["operators"].create_group(op), spin, n_channels)
+            for op, (spin, n_channels) in operators.items()
+        }
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._file.close()
@@ -114,10 +121,17 @@ class OperatorStream:
 
     def __init__(self, group: h5py.Group, spin: str, n_channels: int):
         group.attrs.update(spin=spin, storage="hermitian_half")
-        self._edges = group.create_dataset("edges", shape=(0, 5), maxshape=(None, 5), dtype=np.int32,
-                                           chunks=(16384, 5), **_COMPRESS)
-        self._values = group.create_dataset("values", shape=(n_channels, 0), maxshape=(n_channels, None),
-                                            dtype=np.float64, chunks=(n_channels, 65536), **_COMPRESS)
+        self._edges = group.create_dataset(
+            "edges", shape=(0, 5), maxshape=(None, 5), dtype=np.int32, chunks=(16384, 5), **_COMPRESS
+        )
+        self._values = group.create_dataset(
+            "values",
+            shape=(n_channels, 0),
+            maxshape=(n_channels, None),
+            dtype=np.float64,
+            chunks=(n_channels, 65536),
+            **_COMPRESS,
+        )
 
     def append(self, edges: np.ndarray, values: np.ndarray) -> None:
         """Add blocks: ``edges`` (m, 5) (i, j, R), ``values`` (n_channels, sum of block sizes)
@@ -130,7 +144,7 @@ class OperatorStream:
         for dataset, axis in ((self._edges, 0), (self._values, 1)):
             source = group[dataset.name.rsplit("/", 1)[1]]
             for start in range(0, source.shape[axis], piece):
-                part = source[start:start + piece] if axis == 0 else source[:, start:start + piece]
+                part = source[start : start + piece] if axis == 0 else source[:, start : start + piece]
                 _extend(dataset, part, axis)
 
 
@@ -160,10 +174,16 @@ def _none_to_nan(x: float | None) -> float:
 def _write_record(g: h5py.Group, record: Record) -> None:
     src = record.source
     g.attrs.update(
-        code=src.code, code_version=src.code_version, source_path=src.path, nspin=record.nspin,
-        gamma_only=record.gamma_only, n_electrons=_none_to_nan(record.n_electrons),
-        fermi_energy=_none_to_nan(record.fermi_energy), files=json.dumps({k: list(v) for k, v in src.files.items()}),
-        notes=json.dumps(list(src.notes)), precision=json.dumps(dict(src.precision)),
+        code=src.code,
+        code_version=src.code_version,
+        source_path=src.path,
+        nspin=record.nspin,
+        gamma_only=record.gamma_only,
+        n_electrons=_none_to_nan(record.n_electrons),
+        fermi_energy=_none_to_nan(record.fermi_energy),
+        files=json.dumps({k: list(v) for k, v in src.files.items()}),
+        notes=json.dumps(list(src.notes)),
+        precision=json.dumps(dict(src.precision)),
         basis_files=json.dumps(dict(src.basis_files)),
         spin_moment=np.full(3, np.nan) if record.spin_moment is None else np.asarray(record.spin_moment, float),
     )
@@ -228,12 +248,18 @@ class Store(Sequence):
                 g = f["structures"][name]
                 species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][()]]
                 n_orb = {label: int(np.sum(2 * d[()][:, 0] + 1)) for label, d in g["basis"].items()}
-                out.append(dict(
-                    index=n, formula=ase.Atoms(numbers=g["numbers"][()]).get_chemical_formula(),
-                    n_atoms=len(species), n_orbitals=sum(n_orb[s] for s in species), nspin=int(g.attrs["nspin"]),
-                    code=g.attrs["code"], source=g.attrs["source_path"],
-                    operators={op: int(og["edges"].shape[0]) for op, og in g["operators"].items()},
-                ))
+                out.append(
+                    dict(
+                        index=n,
+                        formula=ase.Atoms(numbers=g["numbers"][()]).get_chemical_formula(),
+                        n_atoms=len(species),
+                        n_orbitals=sum(n_orb[s] for s in species),
+                        nspin=int(g.attrs["nspin"]),
+                        code=g.attrs["code"],
+                        source=g.attrs["source_path"],
+                        operators={op: int(og["edges"].shape[0]) for op, og in g["operators"].items()},
+                    )
+                )
         return out
 
 
@@ -251,8 +277,12 @@ def _read_record(g: h5py.Group) -> Record:
     a = g.attrs
     species = tuple(s.decode() if isinstance(s, bytes) else s for s in g["species"][()])
     entries = sorted(g["basis"].items(), key=lambda kv: int(kv[1].attrs["order"]))
-    basis = Basis(tuple(SpeciesBasis(label, d.attrs["element"], tuple(Shell(int(l), int(z)) for l, z in d[()]))
-                        for label, d in entries))
+    basis = Basis(
+        tuple(
+            SpeciesBasis(label, d.attrs["element"], tuple(Shell(int(l), int(z)) for l, z in d[()]))
+            for label, d in entries
+        )
+    )
     atoms = ase.Atoms(numbers=g["numbers"][()], positions=g["positions"][()], cell=g["cell"][()], pbc=g["pbc"][()])
     counts = basis.orbital_counts(species)
     operators = {}
@@ -261,10 +291,25 @@ def _read_record(g: h5py.Group) -> Record:
         shapes = np.column_stack([counts[edges[:, 0]], counts[edges[:, 1]]])
         op = BlockMatrix(edges, shapes, og["values"][()], og.attrs["spin"])
         operators[name] = op.expand_hermitian() if og.attrs["storage"] == "hermitian_half" else op
-    source = Source(a["code"], a["code_version"], a["source_path"],
-                    {k: tuple(v) for k, v in json.loads(a["files"]).items()}, tuple(json.loads(a["notes"])),
-                    json.loads(a["precision"]), json.loads(a["basis_files"]))
+    source = Source(
+        a["code"],
+        a["code_version"],
+        a["source_path"],
+        {k: tuple(v) for k, v in json.loads(a["files"]).items()},
+        tuple(json.loads(a["notes"])),
+        json.loads(a["precision"]),
+        json.loads(a["basis_files"]),
+    )
     moment = np.asarray(a["spin_moment"], dtype=float)
-    return Record(atoms, species, basis, operators, int(a["nspin"]), source, _nan_to_none(a["n_electrons"]),
-                  _nan_to_none(a["fermi_energy"]), bool(a["gamma_only"]),
-                  None if np.all(np.isnan(moment)) else tuple(moment.tolist()))
+    return Record(
+        atoms,
+        species,
+        basis,
+        operators,
+        int(a["nspin"]),
+        source,
+        _nan_to_none(a["n_electrons"]),
+        _nan_to_none(a["fermi_energy"]),
+        bool(a["gamma_only"]),
+        None if np.all(np.isnan(moment)) else tuple(moment.tolist()),
+    )

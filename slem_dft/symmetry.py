@@ -41,7 +41,10 @@ def space_group_operations(record: Record, symprec: float = 1e-5) -> list[Symmet
     cell = (atoms.cell.array, atoms.get_scaled_positions(wrap=False), [labels[s] for s in record.species])
     data = spglib.get_symmetry(cell, symprec=symprec)
     A = atoms.cell.array.T  # columns are lattice vectors: r = A x
-    return [SymmetryOperation(W.astype(float), w, A @ W @ np.linalg.inv(A)) for W, w in zip(data["rotations"], data["translations"])]
+    return [
+        SymmetryOperation(W.astype(float), w, A @ W @ np.linalg.inv(A))
+        for W, w in zip(data["rotations"], data["translations"])
+    ]
 
 
 def species_rotation(species: SpeciesBasis, Q: np.ndarray) -> np.ndarray:
@@ -56,8 +59,9 @@ def _atom_map(record: Record, op: SymmetryOperation, tol: float = 1e-4) -> tuple
     target, shift = np.empty(len(frac), dtype=np.int64), np.empty((len(frac), 3), dtype=np.int64)
     for a, x in enumerate(image):
         d = x - frac
-        hits = np.flatnonzero((np.abs(d - np.round(d)).max(axis=1) < tol)
-                              & (np.array(record.species) == record.species[a]))
+        hits = np.flatnonzero(
+            (np.abs(d - np.round(d)).max(axis=1) < tol) & (np.array(record.species) == record.species[a])
+        )
         if hits.size != 1:
             raise ConventionError(f"operation does not map atom {a} onto one atom of its species")
         target[a], shift[a] = hits[0], np.round(d[hits[0]])

@@ -39,8 +39,9 @@ def si8_store(tmp_path_factory) -> Path:
     from slem_dft.convert import convert_runs
 
     path = tmp_path_factory.mktemp("si8") / "si8.h5"
-    convert_runs([BUNDLED / "abacus" / "si8_dzp" / "frame_000"], path, ("H", "S", "DM"), False, 1, False, False,
-                 False, {})
+    convert_runs(
+        [BUNDLED / "abacus" / "si8_dzp" / "frame_000"], path, ("H", "S", "DM"), False, 1, False, False, False, {}
+    )
     return path
 
 

@@ -2,7 +2,6 @@
 f shells, wrapping, explicit files. Figures from ../shared/data/abacus/SOURCES.md and
 ../shared/data/generated/abacus/README.md."""
 
-
 import numpy as np
 import pytest
 
@@ -189,7 +188,8 @@ def test_stru_coordinate_kinds_and_latname_agree(tmp_path):
     cart = a.fractional @ a.cell
     ang = "ATOMIC_POSITIONS\nCartesian_angstrom\nSi\n0\n2\n" + "".join(f"{x} {y} {z}\n" for x, y, z in cart)
     units = "ATOMIC_POSITIONS\nCartesian\nSi\n0\n2\n" + "".join(
-        f"{x} {y} {z}\n" for x, y, z in cart / (10.2 * BOHR_TO_ANG_ABACUS))
+        f"{x} {y} {z}\n" for x, y, z in cart / (10.2 * BOHR_TO_ANG_ABACUS)
+    )
     for name, text in (("c", ang), ("d", units)):
         (tmp_path / name).write_text(common + vectors + text)
         assert np.allclose(read_stru(tmp_path / name).fractional, a.fractional, atol=1e-12)
@@ -238,12 +238,12 @@ def test_new_layout_is_read_by_count_whatever_the_wrapping(tmp_path, bundled):
     for line in src.read_text().splitlines():
         if line.strip().startswith("#") or not line.strip() or len(out) < 20:
             if section:
-                out += [" ".join(section[i:i + 4]) for i in range(0, len(section), 4)]
+                out += [" ".join(section[i : i + 4]) for i in range(0, len(section), 4)]
                 section = []
             out.append(line)
         else:
             section += line.split()
-    out += [" ".join(section[i:i + 4]) for i in range(0, len(section), 4)]
+    out += [" ".join(section[i : i + 4]) for i in range(0, len(section), 4)]
     wrapped = tmp_path / "hrs1_nao.csr"
     wrapped.write_text("\n".join(out) + "\n")
     a, b = read_csr(src), read_csr(wrapped)

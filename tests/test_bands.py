@@ -107,12 +107,16 @@ def _supercell(record, matrix):
             values.append(op.values)
         edges = np.concatenate(edges)
         counts = np.tile(record.orbital_counts, len(images))
-        operators[name] = BlockMatrix(edges, np.column_stack([counts[edges[:, 0]], counts[edges[:, 1]]]),
-                                      np.concatenate(values, axis=1), op.spin)
+        operators[name] = BlockMatrix(
+            edges, np.column_stack([counts[edges[:, 0]], counts[edges[:, 1]]]), np.concatenate(values, axis=1), op.spin
+        )
     cell = record.atoms.cell.array
-    atoms = ase.Atoms(numbers=np.tile(record.atoms.numbers, len(images)),
-                      positions=(record.atoms.positions[None] + (images @ cell)[:, None]).reshape(-1, 3),
-                      cell=matrix @ cell, pbc=True)
+    atoms = ase.Atoms(
+        numbers=np.tile(record.atoms.numbers, len(images)),
+        positions=(record.atoms.positions[None] + (images @ cell)[:, None]).reshape(-1, 3),
+        cell=matrix @ cell,
+        pbc=True,
+    )
     return record.replace(atoms=atoms, species=tuple(record.species) * len(images), operators=operators)
 
 
@@ -166,15 +170,18 @@ def test_shift_invert_agrees_with_dense(shared):
     for n in range(len(k)):
         first = sparse.first[0, n]
         assert 0 < first < 100
-        np.testing.assert_allclose(sparse.energies[0, n], dense.energies[0, n, first:first + 24], atol=1e-6, rtol=0)
+        np.testing.assert_allclose(sparse.energies[0, n], dense.energies[0, n, first : first + 24], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("case, gamma_centred, smearing, method", [
-    # ABACUS: kspacing 0.08 -> 10x10x10 Gamma-centred, gaussian 0.01 Ry (INPUT, running_scf.log)
-    ("abacus/al_fcc_nspin1_old", True, 0.01 * 13.605698, "gaussian"),
-    # OpenMX: scf.Kgrid 10 10 10 (Monkhorst-Pack, off Gamma), 300 K Fermi-Dirac (fe.dat), nspin 2
-    ("openmx/fe_bcc_spin1", False, 300 * K_B, "fermi-dirac"),
-])
+@pytest.mark.parametrize(
+    "case, gamma_centred, smearing, method",
+    [
+        # ABACUS: kspacing 0.08 -> 10x10x10 Gamma-centred, gaussian 0.01 Ry (INPUT, running_scf.log)
+        ("abacus/al_fcc_nspin1_old", True, 0.01 * 13.605698, "gaussian"),
+        # OpenMX: scf.Kgrid 10 10 10 (Monkhorst-Pack, off Gamma), 300 K Fermi-Dirac (fe.dat), nspin 2
+        ("openmx/fe_bcc_spin1", False, 300 * K_B, "fermi-dirac"),
+    ],
+)
 def test_fermi_level_from_h_s_and_electron_count(case, gamma_centred, smearing, method, bundled):
     """With the run's own mesh and smearing the equation for E_F is the run's, and the
     eigenvalues agree to 1e-5 meV: what is left is the codes' own root-finding tolerance, so the
@@ -236,12 +243,15 @@ def test_cli_standard_path_without_reference(tmp_path, bundled):
     assert energies.shape == (1, len(k), 21) and abs(len(k) - 50) <= 7  # 7 lines, each rounded
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--ref", "abacus/si2_sz_nspin1_new"), "no band-energy reference"),
-    (("--no-ref", "--kpath", "G, Q"), "unknown k-label 'Q'"),
-    (("--window", "0.001"), "no reference band lies within 0.001 eV"),
-    (("--ref", "abacus/al_fcc_nspin1_old", "--kpath", "G, X"), "drop --kpath"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--ref", "abacus/si2_sz_nspin1_new"), "no band-energy reference"),
+        (("--no-ref", "--kpath", "G, Q"), "unknown k-label 'Q'"),
+        (("--window", "0.001"), "no reference band lies within 0.001 eV"),
+        (("--ref", "abacus/al_fcc_nspin1_old", "--kpath", "G, X"), "drop --kpath"),
+    ],
+)
 def test_bad_input_gives_one_clear_error(args, message, tmp_path, bundled):
     args = [bundled / a if a.startswith("abacus/") else a for a in args]
     result = cli("bands", bundled / "abacus/al_fcc_nspin1_old", "-o", tmp_path / "x", *args)

@@ -5,12 +5,11 @@ import json
 
 import numpy as np
 from click.testing import CliRunner
+from conftest import expect_cli_failure
 
 from slem_dft import __version__
 from slem_dft.cli import main
 from slem_dft.store import Store
-
-from conftest import expect_cli_failure
 
 
 def run(*args):
@@ -40,8 +39,16 @@ def test_check_json_keys(bundled):
     result = run("check", bundled / "abacus/si8_dzp/frame_000", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    for key in ("code", "nspin", "n_atoms", "n_orbitals", "hermiticity_max_dev", "eigenvalue_max_dev_meV",
-                "trace_dm_s", "electrons"):
+    for key in (
+        "code",
+        "nspin",
+        "n_atoms",
+        "n_orbitals",
+        "hermiticity_max_dev",
+        "eigenvalue_max_dev_meV",
+        "trace_dm_s",
+        "electrons",
+    ):
         assert key in report
     assert report["code"] == "abacus" and report["n_atoms"] == 8 and report["n_orbitals"] == 104
     assert report["eigenvalue_max_dev_meV"] < 1.0

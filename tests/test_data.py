@@ -35,7 +35,9 @@ def _random_hermitian(n_atoms=3, counts=(4, 9, 4), spin="none", seed=0):
             ch = 2 * s_r + s_c
         else:
             o_r, o_c, ch = rows, cols, np.zeros(rows.size, dtype=int)
-        parts.append((atom_of[o_r], local[o_r], atom_of[o_c], local[o_c], np.tile(R, (rows.size, 1)), ch, m[rows, cols]))
+        parts.append(
+            (atom_of[o_r], local[o_r], atom_of[o_c], local[o_c], np.tile(R, (rows.size, 1)), ch, m[rows, cols])
+        )
     merged = [np.concatenate(p) for p in zip(*parts)]
     return BlockMatrix.from_entries(*merged, orbital_counts=counts, spin=spin)
 
@@ -58,7 +60,9 @@ def test_hermiticity_deviation_sees_a_broken_partner():
 
 def test_from_entries_places_each_element_in_its_block():
     counts = np.array([1, 3])
-    op = BlockMatrix.from_entries([0, 1], [0, 2], [1, 1], [1, 0], [[0, 0, 0], [1, 0, 0]], [0, 0], np.array([2.0, 5.0]), counts)
+    op = BlockMatrix.from_entries(
+        [0, 1], [0, 2], [1, 1], [1, 0], [[0, 0, 0], [1, 0, 0]], [0, 0], np.array([2.0, 5.0]), counts
+    )
     assert op.block(op.find(0, 1, (0, 0, 0)))[0].tolist() == [[0.0, 2.0, 0.0]]
     assert op.block(op.find(1, 1, (1, 0, 0)))[0][2, 0] == 5.0
 

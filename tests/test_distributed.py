@@ -73,17 +73,32 @@ def test_torchrun_two_processes_fit(tmp_path):
 
     store = tmp_path / "si8.h5"
     convert_runs([BUNDLED / "abacus" / "si8_dzp" / "frame_000"], store, ("H",), False, 1, False, False, False, {})
-    config = {"data": {"stores": [str(store), str(store)], "val_stores": [str(store)], "cutoff": 3.0,
-                       "operators": ["H"]},
-              "model": {"channels": 4, "n_layers": 1, "latent_dim": 16, "radial_channels": 16,
-                        "env_multiplicity": 2},
-              "train": {"epochs": 3, "lr": 0.01, "progress": False, "threads": 1, "device": "cpu"}}
+    config = {
+        "data": {"stores": [str(store), str(store)], "val_stores": [str(store)], "cutoff": 3.0, "operators": ["H"]},
+        "model": {"channels": 4, "n_layers": 1, "latent_dim": 16, "radial_channels": 16, "env_multiplicity": 2},
+        "train": {"epochs": 3, "lr": 0.01, "progress": False, "threads": 1, "device": "cpu"},
+    }
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "slem_dft.cli", "fit",
-                          str(tmp_path / "fit.yaml"), "-o", str(out)], env=env, capture_output=True, text=True,
-                         timeout=600)
+    run = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "slem_dft.cli",
+            "fit",
+            str(tmp_path / "fit.yaml"),
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("epoch 3 ") == 1, run.stdout  # only rank 0 reports
     with open(out / "metrics.csv") as fh:

@@ -35,9 +35,14 @@ def test_hermitised_is_the_hermitian_part(si8):
     a = bloch_sum(noisy, si8.orbital_counts, k).toarray()
     assert np.abs(bloch_sum(fixed, si8.orbital_counts, k).toarray() - 0.5 * (a + a.conj().T)).max() < 1e-13
     half = noisy.hermitian_half()  # partners missing: counted as zero
-    assert np.allclose(bloch_sum(half.hermitised(), si8.orbital_counts, k).toarray(),
-                       0.5 * (bloch_sum(half, si8.orbital_counts, k).toarray()
-                              + bloch_sum(half, si8.orbital_counts, k).toarray().conj().T), atol=1e-13)
+    assert np.allclose(
+        bloch_sum(half.hermitised(), si8.orbital_counts, k).toarray(),
+        0.5
+        * (
+            bloch_sum(half, si8.orbital_counts, k).toarray() + bloch_sum(half, si8.orbital_counts, k).toarray().conj().T
+        ),
+        atol=1e-13,
+    )
 
 
 def test_guards_leave_good_dft_data_alone(si8):

@@ -85,7 +85,7 @@ def test_transform_is_equivariant_up_to_g(symmetric):
     for q in _rotations(2):
         d = torch.zeros(m.n_orb, m.n_orb, dtype=torch.float64)
         for a, l in enumerate(shell_ls):
-            d[start[a]:start[a + 1], start[a]:start[a + 1]] = torch.tensor(wigner_D_real(l, q.numpy()))
+            d[start[a] : start[a + 1], start[a] : start[a + 1]] = torch.tensor(wigner_D_real(l, q.numpy()))
         rotated = m.to_irreps(d @ blocks @ d.T)
         expected = m.to_irreps(blocks) @ irreps_D(m.irreps_out, q).T
         assert (rotated - expected).abs().max() < 1e-11

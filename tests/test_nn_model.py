@@ -10,8 +10,8 @@ from e3nn import o3
 from slem_dft.data import SpeciesBasis
 from slem_dft.errors import ConfigError
 from slem_dft.harmonics import wigner_D_real
-from slem_dft.nn.e3nn_basis import irreps_D
 from slem_dft.nn.blocks import _copy_index, scalar_indices
+from slem_dft.nn.e3nn_basis import irreps_D
 from slem_dft.nn.graph import build_graph, collate
 from slem_dft.nn.irreps import PaddedBasis
 from slem_dft.nn.model import SLEM
@@ -32,23 +32,32 @@ def _basis(gmax=True):
 def _model(dtype, basis=None, n_layers=2, operators=None):
     torch.manual_seed(0)
     basis = basis or _basis()
-    model = SLEM(basis, RADII, operators or {"H": 2, "S": 1}, channels=2, n_layers=n_layers, latent_dim=8,
-                 radial_channels=8, n_radial=4, env_multiplicity=2)
+    model = SLEM(
+        basis,
+        RADII,
+        operators or {"H": 2, "S": 1},
+        channels=2,
+        n_layers=n_layers,
+        latent_dim=8,
+        radial_channels=8,
+        n_radial=4,
+        env_multiplicity=2,
+    )
     with torch.no_grad():  # non-trivial statistics (one scale per irrep copy), so the scale-shift is exercised
         for head in model.heads.values():
             for ss, block in ((head.node_scale, head.node_irreps), (head.edge_scale, head.edge_irreps)):
                 copy = _copy_index(block.irreps_out)
                 ss.scale.copy_(torch.rand(ss.scale.shape[:-1] + (int(copy.max()) + 1,))[..., copy] + 0.5)
-                ss.shift.copy_(torch.randn(ss.shift.shape) * torch.isin(torch.arange(len(copy)), scalar_indices(
-                    block.irreps_out)))
+                ss.shift.copy_(
+                    torch.randn(ss.shift.shape) * torch.isin(torch.arange(len(copy)), scalar_indices(block.irreps_out))
+                )
     return model.to(dtype)
 
 
 def _structure(seed=0, n=6):
     rng = np.random.default_rng(seed)
     cell = np.diag([4.5, 4.8, 5.1]) + rng.normal(0, 0.3, (3, 3))
-    atoms = ase.Atoms(numbers=[6] * (n - 2) + [8] * 2, scaled_positions=rng.uniform(0, 1, (n, 3)), cell=cell,
-                      pbc=True)
+    atoms = ase.Atoms(numbers=[6] * (n - 2) + [8] * 2, scaled_positions=rng.uniform(0, 1, (n, 3)), cell=cell, pbc=True)
     return atoms, np.array([0] * (n - 2) + [1] * 2)
 
 
@@ -72,7 +81,7 @@ def _padded_D(basis, q):
     n = basis.n_orb
     d, start = np.zeros((n, n)), 0
     for l in basis.shell_ls:
-        d[start:start + 2 * l + 1, start:start + 2 * l + 1] = wigner_D_real(l, q)
+        d[start : start + 2 * l + 1, start : start + 2 * l + 1] = wigner_D_real(l, q)
         start += 2 * l + 1
     return d
 
@@ -90,8 +99,7 @@ def test_rotation_inversion_translation_permutation(dtype):
     ref = _blocks(model, atoms, species, dtype)
     assert len(ref["H"]) > 2 * len(atoms)
     torch.manual_seed(1)
-    for q in [o3.rand_matrix(dtype=torch.float64).numpy(), -o3.rand_matrix(dtype=torch.float64).numpy(),
-              -np.eye(3)]:
+    for q in [o3.rand_matrix(dtype=torch.float64).numpy(), -o3.rand_matrix(dtype=torch.float64).numpy(), -np.eye(3)]:
         moved = atoms.copy()
         moved.set_cell(atoms.cell.array @ q.T, scale_atoms=True)  # rotates positions too
         d = _padded_D(basis, q)
@@ -131,7 +139,7 @@ def test_so2_parity_rule_is_what_gives_inversion_equivariance():
 
         def f(x, r):
             frame = EdgeFrame(r, 3)
-            return frame.from_frame(lin(frame.to_frame(x, ir_in), scales), ir_out)
+            return frame.from_frame(lin(frame.to_frame(x, ir_in), scales), ir_out)  # noqa: B023 (called in this iteration)
 
         errors = []
         for q in (o3.rand_matrix(dtype=torch.float64), -o3.rand_matrix(dtype=torch.float64)):
@@ -148,8 +156,9 @@ def test_strict_locality(n_layers):
     model = _model(dtype, basis, n_layers=n_layers, operators={"H": 1})
     # 0 and 1 bonded, 2 a neighbour of both, 3 a neighbour of 2 only (r_c = 3.2 A): in a
     # message-passing network 3 would reach 0 and 1 through 2 from the second layer on
-    atoms = ase.Atoms("C4", positions=[[5, 5, 5], [6.4, 5.2, 5.1], [5.5, 7.5, 5.0], [5.5, 10.3, 5.0]],
-                      cell=np.eye(3) * 14, pbc=True)
+    atoms = ase.Atoms(
+        "C4", positions=[[5, 5, 5], [6.4, 5.2, 5.1], [5.5, 7.5, 5.0], [5.5, 10.3, 5.0]], cell=np.eye(3) * 14, pbc=True
+    )
     species = np.zeros(4, dtype=np.int64)
     ref = _blocks(model, atoms, species, dtype)["H"]
     far = atoms.copy()
@@ -183,8 +192,8 @@ def test_hopping_blocks_vanish_smoothly_at_the_cutoff():
 
 
 def test_predicted_H_of_k_is_hermitian():
-    from slem_dft.nn.dataset import blocks_to_operator
     from slem_dft.kspace import bloch_sum
+    from slem_dft.nn.dataset import blocks_to_operator
 
     model, basis = _model(torch.float64, _basis(gmax=False)), _basis(gmax=False)
     atoms, species = _structure(5)

@@ -35,15 +35,35 @@ def si8_frames(tmp_path_factory):
 
 
 def _config(stores, operators=("H",), epochs=2, **train):
-    return FitConfig.from_dict({"data": {"stores": [str(s) for s in stores], "cutoff": 3.0, "val_fraction": 0.25,
-                                         "operators": list(operators)},
-                                "model": TINY, "train": {"epochs": epochs, "lr": 0.01, "progress": False, **train}})
+    return FitConfig.from_dict(
+        {
+            "data": {
+                "stores": [str(s) for s in stores],
+                "cutoff": 3.0,
+                "val_fraction": 0.25,
+                "operators": list(operators),
+            },
+            "model": TINY,
+            "train": {"epochs": epochs, "lr": 0.01, "progress": False, **train},
+        }
+    )
 
 
 def test_overfits_one_structure(si8_store, tmp_path):
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0},
-                                  "model": TINY, "train": {"epochs": 200, "lr": 0.02, "ema_decay": 0.0,
-                                                           "lr_patience": 5, "lr_factor": 0.7, "progress": False}})
+    config = FitConfig.from_dict(
+        {
+            "data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0},
+            "model": TINY,
+            "train": {
+                "epochs": 200,
+                "lr": 0.02,
+                "ema_decay": 0.0,
+                "lr_patience": 5,
+                "lr_factor": 0.7,
+                "progress": False,
+            },
+        }
+    )
     history = fit(config, tmp_path, echo=lambda *_: None)
     ratio = history[0]["val_loss"] / history[-1]["val_loss"]
     print(f"overfit loss ratio {ratio:.0f}, H MAE {history[-1]['h_mae_meV']:.2f} meV")
@@ -56,8 +76,9 @@ def test_short_fit_lowers_validation_error_and_checkpoint_predicts(si8_frames, t
     state = torch.load(tmp_path / "best.pt", weights_only=True)
     assert {"config", "basis", "radii", "operators", "weights", "norms"} <= set(state)
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss,val_loss,lr,h_mae_meV")
-    result = CliRunner().invoke(cli_main, ["evaluate", str(tmp_path / "best.pt"), str(si8_frames), "--json",
-                                           "--window", "1.5"])
+    result = CliRunner().invoke(
+        cli_main, ["evaluate", str(tmp_path / "best.pt"), str(si8_frames), "--json", "--window", "1.5"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["h_mae_meV"] > 0 and {"onsite", "hopping", "Si-Si", "s-s", "d-d"} <= set(report["tables"]["H"])
@@ -83,8 +104,13 @@ def test_eigenvalue_error_is_zero_for_the_stored_h_and_sees_a_perturbation(si8_s
 
 
 def test_onsite_shift_makes_the_loss_blind_to_mu_s(si8_store):
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0},
-                                  "model": TINY, "train": {"onsite_shift": True}})
+    config = FitConfig.from_dict(
+        {
+            "data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0},
+            "model": TINY,
+            "train": {"onsite_shift": True},
+        }
+    )
     basis, radii, operators, train, _, avg, _ = _prepare(config)
     model = build_model(config, basis, radii, operators, avg).double()
     norms = set_statistics(model, train)
@@ -103,9 +129,13 @@ def test_onsite_shift_makes_the_loss_blind_to_mu_s(si8_store):
 def test_resume_after_a_kill_continues_identically(si8_store, tmp_path, monkeypatch):
     import slem_dft.train as train
 
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0,
-                                      "operators": ["H", "S", "DM"]},
-                             "model": TINY, "train": {"epochs": 3, "lr": 0.01, "progress": False}})
+    config = FitConfig.from_dict(
+        {
+            "data": {"stores": [str(si8_store)], "cutoff": 3.0, "val_fraction": 0.0, "operators": ["H", "S", "DM"]},
+            "model": TINY,
+            "train": {"epochs": 3, "lr": 0.01, "progress": False},
+        }
+    )
     straight = fit(config, tmp_path / "a", echo=lambda *_: None)
     real_epoch, calls = train._train_epoch, []
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 from click.testing import CliRunner
-from slem_dft.parsers.openmx import detect, read_run, read_scfout
+from conftest import expect_cli_failure
 
 from slem_dft import registry
 from slem_dft.basisfiles.pao import species_basis
@@ -22,11 +22,10 @@ from slem_dft.checks import check_record, spin_moment, trace_dm_s
 from slem_dft.cli import main
 from slem_dft.data import BlockMatrix
 from slem_dft.errors import MissingInputError
+from slem_dft.parsers.openmx import detect, read_run, read_scfout
 from slem_dft.store import Store, read_store, write_store
 from slem_dft.symmetry import space_group_operations, symmetry_deviation
 from slem_dft.units import HARTREE_TO_EV_OPENMX
-
-from conftest import expect_cli_failure
 
 HA = HARTREE_TO_EV_OPENMX
 GEN = "generated/openmx"
@@ -157,7 +156,7 @@ def test_soc_density_matrix_is_rebuilt_from_eigenvectors(bundled):
     phase = np.exp(2j * np.pi * ks @ DM.edges[:, 2:].T)  # (k, e)
     kT = 300 * 8.617333262e-5
     rho = np.zeros((len(DM.edges), 2 * n, 2 * n), dtype=complex)
-    for k, ph in zip(ks, phase):
+    for _k, ph in zip(ks, phase):
         e, c = scipy.linalg.eigh(np.tensordot(ph, h_R, 1), np.tensordot(ph, s_R, 1))
         f = 0.5 * (1 - np.tanh(0.5 * (e - pt.fermi_energy) / kT))
         rho += np.conj(ph)[:, None, None] * ((c * f) @ c.conj().T)
@@ -175,8 +174,14 @@ def _c3_111(ops):
     """Pure (no translation) 3-fold turns about the cube diagonal: they mix m within every
     shell and map OpenMX's real-space grid and k-mesh onto themselves."""
     diag = np.array([1.0, 1.0, 1.0]) / np.sqrt(3)
-    return [op for op in ops if np.isclose(np.trace(op.Q), 0) and np.isclose(np.linalg.det(op.Q), 1)
-            and np.allclose(op.Q @ diag, diag) and np.allclose(op.w - np.round(op.w), 0)]
+    return [
+        op
+        for op in ops
+        if np.isclose(np.trace(op.Q), 0)
+        and np.isclose(np.linalg.det(op.Q), 1)
+        and np.allclose(op.Q @ diag, diag)
+        and np.allclose(op.w - np.round(op.w), 0)
+    ]
 
 
 # case -> H floor in Hartree for every operation (formats-openmx.md "Symmetry checks": measured
@@ -222,7 +227,9 @@ def test_f_shells_pass_and_a_wrong_f_order_fails(shared, monkeypatch):
 
 
 def test_check_command_on_a_spin_orbit_run(bundled):
-    result = CliRunner().invoke(main, ["check", str(bundled / "openmx/pt_fcc_nc3_soc"), "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["check", str(bundled / "openmx/pt_fcc_nc3_soc"), "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["code"] == "openmx" and report["nspin"] == 4 and report["n_orbitals"] == 13
@@ -286,7 +293,9 @@ def test_versions_1_and_2_follow_the_documented_layout(shared, tmp_path, version
     src = shared / "openmx/graphene_nospin_v0/symGra.scfout"
     data = src.read_bytes()
     echo = _echo_start(src)
-    header = struct.pack("<6i", *(struct.unpack("<6i", data[:24])[:1] + (4 * version,) + struct.unpack("<6i", data[:24])[2:]))
+    header = struct.pack(
+        "<6i", *(struct.unpack("<6i", data[:24])[:1] + (4 * version,) + struct.unpack("<6i", data[:24])[2:])
+    )
     synthetic = header + struct.pack("<i", 1) + data[24:echo] + struct.pack("<2d", 0.1, 0.2) + data[echo:]
     run = tmp_path / "run"
     run.mkdir()
@@ -334,7 +343,7 @@ def test_detection_and_recursive_conversion_of_a_frame_set(shared, tmp_path):
 def test_truncated_scfout(tmp_path, copy_run, shared):
     run = copy_run(shared / "openmx/graphene_nospin_v0")
     f = run / "symGra.scfout"
-    f.write_bytes(f.read_bytes()[: 400_000])
+    f.write_bytes(f.read_bytes()[:400_000])
     line = expect_cli_failure(tmp_path, run, "file ends in")
     assert "symGra.scfout" in line
 
@@ -365,8 +374,11 @@ def test_missing_input_echo_falls_back_to_the_out_file_or_fails(tmp_path, copy_r
 
 
 def test_store_round_trip(tmp_path, shared, bundled):
-    records = [read_run(shared / "openmx/graphene_nospin_v0"), read_run(bundled / "openmx/fe_bcc_spin1"),
-               read_run(bundled / "openmx/pt_fcc_nc3_soc")]
+    records = [
+        read_run(shared / "openmx/graphene_nospin_v0"),
+        read_run(bundled / "openmx/fe_bcc_spin1"),
+        read_run(bundled / "openmx/pt_fcc_nc3_soc"),
+    ]
     write_store(tmp_path / "s.h5", records)
     for a, b in zip(records, read_store(tmp_path / "s.h5")):
         assert a.species == b.species and a.nspin == b.nspin and a.basis == b.basis and a.source == b.source

@@ -32,8 +32,10 @@ def test_exact_overlap_reproduces_abacus(bundled, run):
     exact = _exact(record)
     assert _max_dev(record.operators["S"], exact) < 1e-6  # measured 2e-8 (si8, d shells), 3e-9 (H2O)
     # no block ABACUS left out is non-zero here
-    assert all(record.operators["S"].find(i, j, R) is not None or np.abs(exact.block(e)).max() < 1e-6
-               for e, (i, j, *R) in enumerate(exact.edges.tolist()))
+    assert all(
+        record.operators["S"].find(i, j, R) is not None or np.abs(exact.block(e)).max() < 1e-6
+        for e, (i, j, *R) in enumerate(exact.edges.tolist())
+    )
 
 
 def test_exact_overlap_of_the_old_layout_2s2p1d_run(shared):
@@ -44,7 +46,7 @@ def test_exact_overlap_of_the_old_layout_2s2p1d_run(shared):
 def _flip(op: BlockMatrix, slots) -> BlockMatrix:
     values = op.values.copy()
     for e in range(op.n_edges):
-        block = values[:, op.offsets[e]:op.offsets[e + 1]].reshape(-1, *op.shapes[e])
+        block = values[:, op.offsets[e] : op.offsets[e + 1]].reshape(-1, *op.shapes[e])
         block[:, slots, :] *= -1
         block[:, :, slots] *= -1
     return BlockMatrix(op.edges, op.shapes, values, op.spin)
@@ -57,7 +59,9 @@ def test_d_signs_are_pinned_by_the_exact_overlap(bundled):
     assert _max_dev(_flip(record.operators["S"], t2g), _exact(record)) > 1e-2
 
 
-@pytest.mark.parametrize("run, electrons", [("si2_sz_init_dm_new", 8), ("gaas_init_dm_new", 28), ("ce_fcc_f_dmr_old", 12)])
+@pytest.mark.parametrize(
+    "run, electrons", [("si2_sz_init_dm_new", 8), ("gaas_init_dm_new", 28), ("ce_fcc_f_dmr_old", 12)]
+)
 def test_dm_without_overlap_counts_its_electrons(shared, run, electrons):
     """Si dojo 4 e/atom; Ga 13 + As 15; Ce 12 (4s2p2d2f basis: the f shells count)."""
     record = read_run(shared / "abacus" / run)

@@ -15,13 +15,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from slem_dft.chunks import Chunking
 from slem_dft.cli import main as cli_main
 from slem_dft.config import FitConfig
 from slem_dft.errors import ConfigError, ConventionError, MissingInputError
-from slem_dft.chunks import Chunking
 from slem_dft.nn.dataset import blocks_to_operator
 from slem_dft.nn.graph import build_graph, collate
-from slem_dft.predict import Predictor, InputStructure, read_structures
+from slem_dft.predict import InputStructure, Predictor, read_structures
 from slem_dft.store import Store
 from slem_dft.train import fit
 
@@ -32,10 +32,13 @@ TINY = {"channels": 4, "n_layers": 2, "latent_dim": 16, "radial_channels": 16, "
 def model64(si8_store, tmp_path_factory):
     """A float64 model with a 4 A cutoff (second neighbours: halos matter), two epochs."""
     out = tmp_path_factory.mktemp("model")
-    config = FitConfig.from_dict({"data": {"stores": [str(si8_store)], "cutoff": 4.0, "val_fraction": 0.0,
-                                           "operators": ["H", "DM"]},
-                                  "model": TINY, "train": {"epochs": 2, "dtype": "float64", "progress": False,
-                                                           "threads": 1}})
+    config = FitConfig.from_dict(
+        {
+            "data": {"stores": [str(si8_store)], "cutoff": 4.0, "val_fraction": 0.0, "operators": ["H", "DM"]},
+            "model": TINY,
+            "train": {"epochs": 2, "dtype": "float64", "progress": False, "threads": 1},
+        }
+    )
     fit(config, out, echo=lambda *_: None)
     return out / "best.pt"
 
@@ -91,8 +94,20 @@ def test_predict_command_writes_a_store(model64, tmp_path):
     frames = [_supercell((1, 1, 1), seed=1), _supercell((2, 1, 1), seed=2)]
     ase.io.write(tmp_path / "frames.extxyz", frames, format="extxyz")
     out = tmp_path / "pred.h5"
-    result = CliRunner().invoke(cli_main, ["predict", str(model64), str(tmp_path / "frames.extxyz"), "-o", str(out),
-                                           "--atoms-per-chunk", "4", "--no-progress"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli_main,
+        [
+            "predict",
+            str(model64),
+            str(tmp_path / "frames.extxyz"),
+            "-o",
+            str(out),
+            "--atoms-per-chunk",
+            "4",
+            "--no-progress",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     records = list(Store(out))
     assert [len(r.atoms) for r in records] == [8, 16]
@@ -159,12 +174,29 @@ def test_two_mpi_ranks_equal_one_process_bit_for_bit(model64, tmp_path):
         pytest.skip("mpiexec / mpi4py not installed (pip install mpi4py mpich)")
     atoms = _supercell((2, 2, 1), seed=5)
     ase.io.write(tmp_path / "si.extxyz", atoms, format="extxyz")
-    args = ["-m", "slem_dft.cli", "predict", str(model64), str(tmp_path / "si.extxyz"), "--atoms-per-chunk", "6",
-            "--threads", "1", "--no-progress", "--device", "cpu"]
+    args = [
+        "-m",
+        "slem_dft.cli",
+        "predict",
+        str(model64),
+        str(tmp_path / "si.extxyz"),
+        "--atoms-per-chunk",
+        "6",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, *args, "-o", str(tmp_path / "one.h5")], check=True, env=env, timeout=300)
-    run = subprocess.run([mpiexec, "-n", "2", sys.executable, *args, "-o", str(tmp_path / "two.h5")],
-                         env=env, timeout=300, capture_output=True, text=True)
+    run = subprocess.run(
+        [mpiexec, "-n", "2", sys.executable, *args, "-o", str(tmp_path / "two.h5")],
+        env=env,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("wrote 1 structure(s)") == 1  # rank 0 reports
     assert not list(tmp_path.glob(".two.h5*"))  # part files removed

@@ -8,10 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from slem_dft.parsers._fortran import FortranFile
-from slem_dft.parsers.siesta import eig_reference, read_run
-from slem_dft.parsers.siesta.hsx import hsx_version, read_hsx
-from slem_dft.parsers.siesta.text import read_eig
 from conftest import expect_cli_failure
 from test_cli import run as cli_run
 from test_store import _assert_same
@@ -22,6 +18,10 @@ from slem_dft.conventions import orbital_map
 from slem_dft.data import BlockMatrix
 from slem_dft.errors import FileFormatError, MissingInputError, TruncatedFileError
 from slem_dft.kspace import BlochSum, generalized_eigenvalues
+from slem_dft.parsers._fortran import FortranFile
+from slem_dft.parsers.siesta import eig_reference, read_run
+from slem_dft.parsers.siesta.hsx import hsx_version, read_hsx
+from slem_dft.parsers.siesta.text import read_eig
 from slem_dft.store import read_store, write_store
 from slem_dft.symmetry import space_group_operations, symmetry_deviation
 from slem_dft.units import RY_TO_EV_CODATA2018, RY_TO_EV_SIESTA41, siesta_units
@@ -141,8 +141,10 @@ def test_trace_dm_s_is_the_electron_count(shared, case):
     assert abs(trace_dm_s(record.operators["DM"], record.operators["S"]) - record.n_electrons) < 1e-4
 
 
-@pytest.mark.parametrize("case, moment", [("fe_bcc_polarized", (0, 0, 2.470)), ("pt2_soc", (1.857, 0, 0)),
-                                          ("pt2_soc_siesta41", (1.863, 0, 0))])
+@pytest.mark.parametrize(
+    "case, moment",
+    [("fe_bcc_polarized", (0, 0, 2.470)), ("pt2_soc", (1.857, 0, 0)), ("pt2_soc_siesta41", (1.863, 0, 0))],
+)
 def test_spin_moment_from_dm(shared, case, moment):
     record = _read(shared, case)
     m = spin_moment(record.operators["DM"], record.operators["S"])
@@ -204,8 +206,9 @@ def _off_z(op) -> bool:
     return abs(op.Q[2, 0]) + abs(op.Q[2, 1]) > 0.1
 
 
-@pytest.mark.parametrize("case, hs_file", [("si_szp_kgrid", None), ("si_szp_kgrid", "Si_pdos.TSHS"),
-                                           ("fe_bcc_polarized", None)])
+@pytest.mark.parametrize(
+    "case, hs_file", [("si_szp_kgrid", None), ("si_szp_kgrid", "Si_pdos.TSHS"), ("fe_bcc_polarized", None)]
+)
 def test_overlap_is_symmetric_under_every_operation(shared, case, hs_file):
     record = _read(shared, case, hs_file)
     ops = space_group_operations(record)
@@ -242,10 +245,16 @@ def test_hamiltonian_symmetry_within_the_measured_floors(shared):
 
 
 # -- sisl as an independent reader ----------------------------------------------------------------
-SISL_CASES = [("fe_bcc_polarized", "fe.HSX"), ("graphene_noncollinear", "siesta.HSX"),
-              ("graphene_spinorbit", "siesta.HSX"), ("mgco3_md", "md_nose.HSX"), ("pt2_soc", "Pt2_xx.HSX"),
-              ("pt2_soc_siesta41", "SOC_Pt2_xx.TSHS"), ("si_dzp_hsx_v0", "si_pdos_kgrid.HSX"),
-              ("si_szp_kgrid", "Si_pdos.TSHS")]
+SISL_CASES = [
+    ("fe_bcc_polarized", "fe.HSX"),
+    ("graphene_noncollinear", "siesta.HSX"),
+    ("graphene_spinorbit", "siesta.HSX"),
+    ("mgco3_md", "md_nose.HSX"),
+    ("pt2_soc", "Pt2_xx.HSX"),
+    ("pt2_soc_siesta41", "SOC_Pt2_xx.TSHS"),
+    ("si_dzp_hsx_v0", "si_pdos_kgrid.HSX"),
+    ("si_szp_kgrid", "Si_pdos.TSHS"),
+]
 
 
 @pytest.mark.filterwarnings("ignore:.*does not contain Ef")  # sisl on HSX v0, expected
@@ -280,7 +289,9 @@ def test_sisl_reads_the_same_operators(shared, case, hs_file):
     assert same(sk_theirs, np.kron(s_ours, np.eye(2)) if spinor else s_ours)
     for channel in range(2 if record.nspin == 2 else 1):
         spin = {"spin": channel} if record.nspin == 2 else {}
-        assert same((H.Hk(k=k, format="array", **spin) + ef * sk_theirs) / rescale, _bloch(record, "H")(k, channel).toarray())
+        assert same(
+            (H.Hk(k=k, format="array", **spin) + ef * sk_theirs) / rescale, _bloch(record, "H")(k, channel).toarray()
+        )
         assert same(DM.Dk(k=k, format="array", **spin), _bloch(record, "DM")(k, channel).toarray())
 
 
@@ -299,7 +310,7 @@ def _records(path) -> list[bytes]:
     data, out, pos = Path(path).read_bytes(), [], 0
     while pos < len(data):
         (n,) = struct.unpack_from("<i", data, pos)
-        out.append(data[pos + 4:pos + 4 + n])
+        out.append(data[pos + 4 : pos + 4 + n])
         pos += n + 8
     return out
 
@@ -317,7 +328,7 @@ def test_hsx_v2_synthetic(tmp_path, copy_run, bundled):
     recs = _records(run / "siesta.HSX")
     n_species = struct.unpack_from("<i", recs[2], 12)[0]
     kgrid = np.array([[3, 0, 0], [0, 3, 0], [0, 0, 1]], "<i4").tobytes() + np.zeros(3, "<f8").tobytes()
-    v2 = [struct.pack("<i", 2)] + recs[1:6 + n_species] + [kgrid] + recs[6 + n_species:]
+    v2 = [struct.pack("<i", 2)] + recs[1 : 6 + n_species] + [kgrid] + recs[6 + n_species :]
     _write_records(run / "siesta.HSX", v2)
     assert read_hsx(run / "siesta.HSX").kind == "HSX v2"
     record = read_run(run)
@@ -370,14 +381,17 @@ def test_dm_with_another_orbital_count(tmp_path, copy_run, bundled):
 def test_hsx_v0_without_structure_file(tmp_path, copy_run, bundled):
     run = copy_run(bundled / "siesta/si_dzp_hsx_v0")
     (run / "si_pdos_kgrid.STRUCT_OUT").unlink()
-    expect_cli_failure(tmp_path, run, "si_pdos_kgrid.HSX (HSX v0) holds no cell: the run needs its "
-                                   "si_pdos_kgrid.STRUCT_OUT or .XV")
+    expect_cli_failure(
+        tmp_path, run, "si_pdos_kgrid.HSX (HSX v0) holds no cell: the run needs its si_pdos_kgrid.STRUCT_OUT or .XV"
+    )
 
 
 def test_tshs_without_basis(tmp_path, copy_run, bundled):
     run = copy_run(bundled / "siesta/pt2_soc_siesta41")
     fdf = run / "SOC_Pt2_xx.fdf"
-    fdf.write_text(fdf.read_text().replace("%Block PAO.Basis", "%Block Unused").replace("%EndBlock PAO.Basis", "%EndBlock Unused"))
+    fdf.write_text(
+        fdf.read_text().replace("%Block PAO.Basis", "%Block Unused").replace("%EndBlock PAO.Basis", "%EndBlock Unused")
+    )
     with pytest.raises(MissingInputError, match="SOC_Pt2_xx.TSHS holds no basis"):
         read_run(run)
 
@@ -387,8 +401,16 @@ def test_convert_and_check_json(tmp_path, bundled):
     result = cli_run("convert", bundled / "siesta/h2o_dipole", bundled / "siesta/si_dzp_hsx_v0", "-o", out)
     assert result.exit_code == 0, result.output
     report = json.loads(cli_run("check", bundled / "siesta/si_dzp_hsx_v0", "--json").output)
-    for key in ("code", "nspin", "n_atoms", "n_orbitals", "hermiticity_max_dev", "eigenvalue_max_dev_meV",
-                "trace_dm_s", "electrons"):
+    for key in (
+        "code",
+        "nspin",
+        "n_atoms",
+        "n_orbitals",
+        "hermiticity_max_dev",
+        "eigenvalue_max_dev_meV",
+        "trace_dm_s",
+        "electrons",
+    ):
         assert key in report
     assert report["code"] == "siesta" and report["n_orbitals"] == 26 and report["electrons"] == 8
     assert report["eigenvalue_max_dev_meV"] < 1.0 and abs(report["trace_dm_s"] - 8) < 1e-4

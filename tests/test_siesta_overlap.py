@@ -5,18 +5,27 @@ import shutil
 
 import numpy as np
 import pytest
-from slem_dft.parsers.siesta import read_run
-from slem_dft.basisfiles.ion import find_ion_files, read_ion
-from slem_dft.writers.siesta import siesta_pattern
 
 from slem_dft import registry
+from slem_dft.basisfiles.ion import find_ion_files, read_ion
 from slem_dft.data import BlockMatrix
 from slem_dft.errors import ConventionError, MissingInputError
 from slem_dft.overlap import TwoCenterOverlap, overlap_blocks
+from slem_dft.parsers.siesta import read_run
+from slem_dft.writers.siesta import siesta_pattern
 
 #: Every SIESTA run with .ion.xml files and an S (HSX); pt2_soc_siesta41 and si_dzp_hsx_v0 have none.
-CASES = ["fe_bcc_polarized", "graphene_noncollinear", "graphene_polarized", "graphene_spinorbit",
-         "graphene_unpolarized", "h2o_dipole", "mgco3_md", "pt2_soc", "si_szp_kgrid"]
+CASES = [
+    "fe_bcc_polarized",
+    "graphene_noncollinear",
+    "graphene_polarized",
+    "graphene_spinorbit",
+    "graphene_unpolarized",
+    "h2o_dipole",
+    "mgco3_md",
+    "pt2_soc",
+    "si_szp_kgrid",
+]
 
 
 def _fold_to_gamma(op: BlockMatrix) -> BlockMatrix:

@@ -38,7 +38,7 @@ def _with_flipped_sign(record, slots):
     for name, op in record.operators.items():
         values = op.values.copy()
         for e in range(op.n_edges):
-            block = values[:, op.offsets[e]:op.offsets[e + 1]].reshape(-1, *op.shapes[e])
+            block = values[:, op.offsets[e] : op.offsets[e + 1]].reshape(-1, *op.shapes[e])
             block[:, slots, :] *= -1
             block[:, :, slots] *= -1
         ops[name] = BlockMatrix(op.edges, op.shapes, values, op.spin)

@@ -4,13 +4,13 @@ LCAO eigenvalues exactly on the mesh and closely between mesh points."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from slem_dft.writers import wannier90
-from slem_dft.writers.wannier90 import minimum_mesh, wigner_seitz, write_hr
 
 from slem_dft.bands import compute_bands
 from slem_dft.errors import ConfigError
 from slem_dft.export import export_record
 from slem_dft.registry import read_run
+from slem_dft.writers import wannier90
+from slem_dft.writers.wannier90 import minimum_mesh, wigner_seitz, write_hr
 
 
 def read_hr(path):
@@ -18,8 +18,8 @@ def read_hr(path):
     lines = path.read_text().splitlines()
     n, nrpts = int(lines[1]), int(lines[2])
     n_deg_lines = -(-nrpts // 15)
-    ndegen = np.array([int(x) for line in lines[3:3 + n_deg_lines] for x in line.split()])
-    table = np.array([line.split() for line in lines[3 + n_deg_lines:]], dtype=float)
+    ndegen = np.array([int(x) for line in lines[3 : 3 + n_deg_lines] for x in line.split()])
+    table = np.array([line.split() for line in lines[3 + n_deg_lines :]], dtype=float)
     assert ndegen.size == nrpts and table.shape == (nrpts * n * n, 7)
     irvec = table[:: n * n, :3].astype(int)
     m, col = table[:, 3].astype(int) - 1, table[:, 4].astype(int) - 1
@@ -123,7 +123,9 @@ def test_cli_export_to_wannier90(tmp_path, bundled):
 
     store = tmp_path / "al.h5"
     run = CliRunner().invoke
-    assert run(main, ["convert", str(bundled / "abacus/al_fcc_nspin1_old"), "-o", str(store), "--no-check"]).exit_code == 0
+    assert (
+        run(main, ["convert", str(bundled / "abacus/al_fcc_nspin1_old"), "-o", str(store), "--no-check"]).exit_code == 0
+    )
     result = run(main, ["export", str(store), "--to", "wannier90", "-o", str(tmp_path / "w90")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "w90" / "wannier90_hr.dat").is_file()

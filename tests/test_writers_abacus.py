@@ -31,8 +31,17 @@ def _copy_basis_files(src, dst):
             shutil.copy(p, dst / p.name)
 
 
-CASES = ["al_fcc_nspin1_old", "c_atom_nspin4_old", "c_atom_nspin4_new", "si2_sz_nspin1_new", "si2_sz_nspin2_new",
-         "ce_fcc_f_dmr_old", "gaas_init_dm_new", "si2_sz_init_dm_new", "h2o_nspin1_new_hsr_tr_rr"]
+CASES = [
+    "al_fcc_nspin1_old",
+    "c_atom_nspin4_old",
+    "c_atom_nspin4_new",
+    "si2_sz_nspin1_new",
+    "si2_sz_nspin2_new",
+    "ce_fcc_f_dmr_old",
+    "gaas_init_dm_new",
+    "si2_sz_init_dm_new",
+    "h2o_nspin1_new_hsr_tr_rr",
+]
 
 
 @pytest.mark.parametrize("case", CASES)

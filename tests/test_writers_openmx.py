@@ -26,7 +26,7 @@ def _sections(path):
     """(header + neighbour table, DM) bytes of a restart file, and the file read."""
     f = read_rst(path)
     raw = path.read_bytes()
-    return raw[:4 * (10 + 6 * len(f.neighbours))], raw[len(raw) - 8 * f.DM.size:], f
+    return raw[: 4 * (10 + 6 * len(f.neighbours))], raw[len(raw) - 8 * f.DM.size :], f
 
 
 def test_fe_restart_files_are_reproduced_from_the_record(shared, tmp_path):
@@ -51,8 +51,21 @@ def test_encoder_rewrites_the_real_files_byte_for_byte(shared):
     for n in (1, 2):
         path = shared / FE / f"fe_rst/fe.rst{n}"
         f = read_rst(path)
-        atom = RestartAtom(f.spin, f.dims, f.n_atoms, f.species, f.n_orbitals, f.so_switch, f.neighbours, f.cells,
-                           f.neighbour_species, f.neighbour_orbitals, f.band_energy, f.H, f.DM)
+        atom = RestartAtom(
+            f.spin,
+            f.dims,
+            f.n_atoms,
+            f.species,
+            f.n_orbitals,
+            f.so_switch,
+            f.neighbours,
+            f.cells,
+            f.neighbour_species,
+            f.neighbour_orbitals,
+            f.band_energy,
+            f.H,
+            f.DM,
+        )
         assert rst_bytes(atom) == path.read_bytes()
 
 
@@ -70,12 +83,15 @@ def test_restart_reader_agrees_with_the_scfout(shared):
     assert ops["H"].equals(record.operators["H"]) and ops["DM"].equals(record.operators["DM"])
 
 
-@pytest.mark.parametrize("run, uele", [
-    (FE, -30.438467365226),
-    (f"{GENERATED}/fe_bcc_spin1/frame_000", -15.057984005049),
-    (f"{GENERATED}/si8_s2p2d1/frame_000", -9.6706460514),
-    (f"{GENERATED}/gaas_s2p2d2_s2p2d1/frame_001", None),
-])
+@pytest.mark.parametrize(
+    "run, uele",
+    [
+        (FE, -30.438467365226),
+        (f"{GENERATED}/fe_bcc_spin1/frame_000", -15.057984005049),
+        (f"{GENERATED}/si8_s2p2d1/frame_000", -9.6706460514),
+        (f"{GENERATED}/gaas_s2p2d2_s2p2d1/frame_001", None),
+    ],
+)
 def test_read_write_read_gives_the_same_blocks(shared, tmp_path, run, uele):
     """Collinear, unpolarised (DM per spin on file), 8 atoms, two species and an atom at a
     negative fractional coordinate (labels kept); Uele against the last SCF line of the
@@ -92,12 +108,18 @@ def test_read_write_read_gives_the_same_blocks(shared, tmp_path, run, uele):
 
 def test_input_lines(shared, tmp_path):
     record = read_run(shared / FE)
-    export_record(record, "openmx", tmp_path, ("H", "DM"), orbitals={"Fe": "Fe6.0S-s2p2d1"},
-                  pseudopotentials={"Fe": "Fe_PBE19S"})
+    export_record(
+        record, "openmx", tmp_path, ("H", "DM"), orbitals={"Fe": "Fe6.0S-s2p2d1"}, pseudopotentials={"Fe": "Fe_PBE19S"}
+    )
     text = (tmp_path / "INPUT.slem-dft").read_text()
-    for line in ("System.Name                fe", "scf.restart                on", "scf.SpinPolarization       on",
-                 "  Fe  Fe6.0S-s2p2d1  Fe_PBE19S", "#   2 Fe 1.391950000000 1.391950000000 1.391950000000",
-                 "Atoms.SpeciesAndCoordinates.Unit  Ang"):
+    for line in (
+        "System.Name                fe",
+        "scf.restart                on",
+        "scf.SpinPolarization       on",
+        "  Fe  Fe6.0S-s2p2d1  Fe_PBE19S",
+        "#   2 Fe 1.391950000000 1.391950000000 1.391950000000",
+        "Atoms.SpeciesAndCoordinates.Unit  Ang",
+    ):
         assert line in text.splitlines(), line
 
 

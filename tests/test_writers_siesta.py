@@ -10,18 +10,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import _cli
-from slem_dft.basisfiles.ion import find_ion_files
-from slem_dft.parsers.siesta import read_dm, read_hsx, read_run
-from slem_dft.writers.siesta import ordvec, siesta_pattern, write_inputs
 
+from slem_dft.basisfiles.ion import find_ion_files
 from slem_dft.conventions import orbital_map
 from slem_dft.data import BlockMatrix
 from slem_dft.errors import ConventionError, MissingInputError
 from slem_dft.kspace import BlochSum
+from slem_dft.parsers.siesta import read_dm, read_hsx, read_run
+from slem_dft.writers.siesta import ordvec, siesta_pattern, write_inputs
 
-ALL_CASES = ["fe_bcc_polarized", "graphene_noncollinear", "graphene_polarized", "graphene_spinorbit",
-             "graphene_unpolarized", "h2o_dipole", "mgco3_md", "pt2_soc", "pt2_soc_siesta41", "si_dzp_hsx_v0",
-             "si_szp_kgrid"]
+ALL_CASES = [
+    "fe_bcc_polarized",
+    "graphene_noncollinear",
+    "graphene_polarized",
+    "graphene_spinorbit",
+    "graphene_unpolarized",
+    "h2o_dipole",
+    "mgco3_md",
+    "pt2_soc",
+    "pt2_soc_siesta41",
+    "si_dzp_hsx_v0",
+    "si_szp_kgrid",
+]
 #: Every DM with SIESTA's 5-integer header (si_dzp_hsx_v0's has the old 2-integer one).
 BYTE_CASES = [c for c in ALL_CASES if c != "si_dzp_hsx_v0"]
 
@@ -97,8 +107,9 @@ def test_hsx_matches_siesta_hsx_except_what_slem_dft_does_not_keep(shared, tmp_p
     assert [s.zval for s in ours.species] == [s.zval for s in theirs.species]
 
 
-@pytest.mark.parametrize("case", ["fe_bcc_polarized", "graphene_noncollinear", "graphene_spinorbit",
-                                  "pt2_soc_siesta41", "si_szp_kgrid"])
+@pytest.mark.parametrize(
+    "case", ["fe_bcc_polarized", "graphene_noncollinear", "graphene_spinorbit", "pt2_soc_siesta41", "si_szp_kgrid"]
+)
 def test_sisl_reads_the_written_files_as_our_matrices(shared, tmp_path, case):
     """sisl (SIESTA's orbital order and (-1)^m harmonics, H shifted by -Ef) reads the written
     HSX (SIESTA 5 units, as sisl assumes) and DM as the record's H(k), S(k), DM(k) (as in
@@ -156,7 +167,10 @@ def _refused(tmp_path, store, message, *extra):
 
 def test_bad_inputs_give_one_error_and_no_file(shared, bundled, tmp_path, copy_run):
     store = tmp_path / "set.h5"
-    assert _cli("convert", bundled / "siesta" / "h2o_dipole", "-o", store, "--no-check", "--operators", "S,DM").exit_code == 0
+    assert (
+        _cli("convert", bundled / "siesta" / "h2o_dipole", "-o", store, "--no-check", "--operators", "S,DM").exit_code
+        == 0
+    )
     _refused(tmp_path, store, "holds no H", "--operators", "DM,H")
     _refused(tmp_path, store, "HSX holds H and S together", "--operators", "S")
     wrong = tmp_path / "O.ion.xml"
@@ -178,8 +192,12 @@ def test_refusals_from_python(shared, tmp_path):
 
 def test_written_dm_header_and_spin_layouts(shared, tmp_path):
     """nspin 1 / 2 / 4 / 8 and the 5-integer header with the generated nsc."""
-    for case, nspin, nsc in [("si_szp_kgrid", 1, [5, 5, 5]), ("fe_bcc_polarized", 2, [9, 9, 9]),
-                             ("graphene_noncollinear", 4, [1, 1, 1]), ("graphene_spinorbit", 8, [1, 1, 1])]:
+    for case, nspin, nsc in [
+        ("si_szp_kgrid", 1, [5, 5, 5]),
+        ("fe_bcc_polarized", 2, [9, 9, 9]),
+        ("graphene_noncollinear", 4, [1, 1, 1]),
+        ("graphene_spinorbit", 8, [1, 1, 1]),
+    ]:
         record = read_run(shared / "siesta" / case, operators=("DM",))
         folder = tmp_path / case
         dm = read_dm(next(p for p in _write(record, folder, ("DM",)) if p.suffix == ".DM"))

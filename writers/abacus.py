@@ -25,12 +25,24 @@ from slem_dft.data import BlockMatrix, Record, SpeciesBasis
 from slem_dft.errors import ConventionError, MissingInputError
 from slem_dft.units import BOHR_TO_ANG_ABACUS, RY_TO_EV_ABACUS
 
-__all__ = ["CSR_NAMES", "abacus_orbitals", "csr_text", "export_files", "stru_text", "wrapped_structure", "write_csr",
-           "write_inputs"]
+__all__ = [
+    "CSR_NAMES",
+    "abacus_orbitals",
+    "csr_text",
+    "export_files",
+    "stru_text",
+    "wrapped_structure",
+    "write_csr",
+    "write_inputs",
+]
 
 #: operator -> file name pattern of the new layout (spin index 1 or 2).
 CSR_NAMES = {"H": "hrs{spin}_nao.csr", "S": "srs1_nao.csr", "DM": "dmrs{spin}_nao.csr"}
-_TITLES = {"H": "H matrix in real space H(R)", "S": "S matrix in real space S(R)", "DM": "density matrix in real space DM(R)"}
+_TITLES = {
+    "H": "H matrix in real space H(R)",
+    "S": "S matrix in real space S(R)",
+    "DM": "density matrix in real space DM(R)",
+}
 _UNITS = {"H": 1.0 / RY_TO_EV_ABACUS, "S": 1.0, "DM": 1.0}
 _BANNER = """ #----------------------------------------------------------------------#
  #                               CSR Format                             #
@@ -106,7 +118,7 @@ def _elements(record: Record, op: BlockMatrix, channel: int):
 
 
 def _wrapped_lines(tokens: Sequence[str], per_line: int) -> str:
-    return "".join(" " + " ".join(tokens[k:k + per_line]) + "\n" for k in range(0, len(tokens), per_line))
+    return "".join(" " + " ".join(tokens[k : k + per_line]) + "\n" for k in range(0, len(tokens), per_line))
 
 
 def _format_values(values: np.ndarray, decimals: int) -> list[str]:
@@ -161,8 +173,10 @@ def csr_text(record: Record, operator: str, spin_index: int = 1) -> str:
     out = [_header(record, operator, spin_index, n_orb, len(labels), op.spin)]
     for label, a, b in zip(labels, starts, ends):
         if a == b:  # ABACUS writes an empty block with blank sections and one line of zeros
-            out.append(f" {label[0]} {label[1]} {label[2]} 0\n # CSR values\n\n # CSR column indices\n\n"
-                       f" # CSR row pointers\n {' '.join(['0'] * (n_orb + 1))}\n")
+            out.append(
+                f" {label[0]} {label[1]} {label[2]} 0\n # CSR values\n\n # CSR column indices\n\n"
+                f" # CSR row pointers\n {' '.join(['0'] * (n_orb + 1))}\n"
+            )
             continue
         ptr = np.searchsorted(rows[a:b], np.arange(n_orb + 1))
         out.append(f" {label[0]} {label[1]} {label[2]} {b - a}\n # CSR values\n")
@@ -244,7 +258,8 @@ def _check_basis(record: Record, orbitals: Mapping[str, tuple[str, SpeciesBasis]
         if declared.element != sb.element or declared.ls != sb.ls:
             raise ConventionError(
                 f"{name}: {declared.element} shells l={list(declared.ls)} do not match the data's "
-                f"{sb.element} shells l={list(sb.ls)}; ABACUS could not use these matrices")
+                f"{sb.element} shells l={list(sb.ls)}; ABACUS could not use these matrices"
+            )
 
 
 def write_inputs(
@@ -278,9 +293,13 @@ def write_inputs(
         stru = directory / "STRU"
         atomic_write(stru, stru_text(record, pseudopotentials, names))
         paths.append(stru)
-    lines = ["# INPUT lines for ABACUS to start from these files (slem-dft export)",
-             f"init_chg        {init}", "read_file_dir   ./", f"nspin           {record.nspin}",
-             "basis_type      lcao"]
+    lines = [
+        "# INPUT lines for ABACUS to start from these files (slem-dft export)",
+        f"init_chg        {init}",
+        "read_file_dir   ./",
+        f"nspin           {record.nspin}",
+        "basis_type      lcao",
+    ]
     note = directory / "INPUT.slem-dft"
     atomic_write(note, "\n".join(lines) + "\n")
     return paths + [note]
@@ -293,7 +312,9 @@ def abacus_orbitals(record: Record, files: Mapping[str, str] | None = None) -> d
     out = {}
     for sb in record.basis.species:
         if sb.label not in chosen:
-            raise MissingInputError(record.source.path, f"no .orb file for species {sb.label}: pass --orbital {sb.label}=FILE")
+            raise MissingInputError(
+                record.source.path, f"no .orb file for species {sb.label}: pass --orbital {sb.label}=FILE"
+            )
         element, zetas = read_orb_header(chosen[sb.label])
         out[sb.label] = (chosen[sb.label], SpeciesBasis.from_zeta_counts(sb.label, element, zetas))
     return out
@@ -303,5 +324,6 @@ def export_files(folder: Path, record: Record, operators: Sequence[str], options
     """``slem-dft export --to abacus``: :func:`write_inputs` with the ``.orb`` files of
     :func:`abacus_orbitals` (``options["orbitals"]``, label -> file) and
     ``options["pseudopotentials"]``."""
-    return write_inputs(folder, record, abacus_orbitals(record, options.get("orbitals")), operators,
-                        options.get("pseudopotentials"))
+    return write_inputs(
+        folder, record, abacus_orbitals(record, options.get("orbitals")), operators, options.get("pseudopotentials")
+    )

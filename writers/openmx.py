@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slem_dft.atomic import atomic_write
+from slem_dft.atomic import write_files
 from slem_dft.basisfiles.pao import species_basis
 from slem_dft.conventions import OPENMX_DM_PER_SPIN, inverse_orbital_map
 from slem_dft.data import BlockMatrix, Record, SpeciesBasis
@@ -56,8 +56,9 @@ def _neighbour_lists(record: Record) -> list[np.ndarray]:
     return [rows[rows[:, 0] == a, 1:] for a in atoms]
 
 
-def _file_blocks(op: BlockMatrix, i: int, neighbours: np.ndarray, maps: list[tuple[np.ndarray, np.ndarray]],
-                 counts: np.ndarray) -> np.ndarray:
+def _file_blocks(
+    op: BlockMatrix, i: int, neighbours: np.ndarray, maps: list[tuple[np.ndarray, np.ndarray]], counts: np.ndarray
+) -> np.ndarray:
     """(n_channels, n_values): the blocks of atom i with each neighbour (j, R) in OpenMX
     orbital order, row-major; zero where ``op`` holds no block."""
     perm_i, sign_i = maps[i]
@@ -81,24 +82,31 @@ def _check(record: Record) -> None:
         raise ConventionError(
             "non-collinear (spinor) data cannot be written as OpenMX restart files: they store the real parts "
             "H0..H3 and the spin-orbit part iHNL separately (a spinor H holds only H3 + iHNL2) and no imaginary "
-            "DM diagonal at all, and no real non-collinear restart file exists to check the layout against")
+            "DM diagonal at all, and no real non-collinear restart file exists to check the layout against"
+        )
     missing = [op for op in ("H", "DM") if op not in record.operators]
     if missing:
-        raise MissingInputError(record.source.path, f"an OpenMX restart file holds H and DM together; the data "
-                                                    f"holds no {' and no '.join(missing)}")
+        raise MissingInputError(
+            record.source.path,
+            f"an OpenMX restart file holds H and DM together; the data holds no {' and no '.join(missing)}",
+        )
 
 
 def _check_basis(record: Record, orbitals: Mapping[str, tuple[str, SpeciesBasis]]) -> None:
     """Refuse a basis that does not match the OpenMX basis strings the user names."""
     for sb in record.basis.species:
         if sb.label not in orbitals:
-            raise MissingInputError(sb.label, "no OpenMX basis string for this species: name one (LABEL=PAO, e.g. "
-                                              "Si=Si7.0-s2p2d1) for every species or for none")
+            raise MissingInputError(
+                sb.label,
+                "no OpenMX basis string for this species: name one (LABEL=PAO, e.g. "
+                "Si=Si7.0-s2p2d1) for every species or for none",
+            )
         name, declared = orbitals[sb.label]
         if declared.element != sb.element or declared.ls != sb.ls:
             raise ConventionError(
                 f"{name}: {declared.element} shells l={list(declared.ls)} do not match the data's {sb.element} "
-                f"shells l={list(sb.ls)}; OpenMX could not use these matrices")
+                f"shells l={list(sb.ls)}; OpenMX could not use these matrices"
+            )
 
 
 def restart_atoms(record: Record) -> list[RestartAtom]:
@@ -111,17 +119,31 @@ def restart_atoms(record: Record) -> list[RestartAtom]:
     counts = record.orbital_counts
     maps = [inverse_orbital_map("openmx", record.basis[label].ls) for label in record.species]
     lists = _neighbour_lists(record)
-    H = [_file_blocks(record.operators["H"], i, nb, maps, counts) / HARTREE_TO_EV_OPENMX
-         for i, nb in enumerate(lists)]
-    DM = [_file_blocks(record.operators["DM"], i, nb, maps, counts) * OPENMX_DM_PER_SPIN[record.nspin]
-          for i, nb in enumerate(lists)]
+    H = [_file_blocks(record.operators["H"], i, nb, maps, counts) / HARTREE_TO_EV_OPENMX for i, nb in enumerate(lists)]
+    DM = [
+        _file_blocks(record.operators["DM"], i, nb, maps, counts) * OPENMX_DM_PER_SPIN[record.nspin]
+        for i, nb in enumerate(lists)
+    ]
     # Uele = sum_n f_n e_n = Tr(DM H), summed over spins (both spins when unpolarised)
     band_energy = float(sum(np.sum(h * d) for h, d in zip(H, DM)) / OPENMX_DM_PER_SPIN[record.nspin])
     max_fnan = max(len(nb) for nb in lists) - 1
     dims = (n_channels, len(record.atoms) + 1, max_fnan + 7, int(counts.max()))  # as OpenMX sizes its arrays
     return [
-        RestartAtom(spin, dims, len(record.atoms), int(species[i]), int(counts[i]), 0, nb[:, 0], nb[:, 1:],
-                    species[nb[:, 0]], counts[nb[:, 0]], band_energy, H[i], DM[i])
+        RestartAtom(
+            spin,
+            dims,
+            len(record.atoms),
+            int(species[i]),
+            int(counts[i]),
+            0,
+            nb[:, 0],
+            nb[:, 1:],
+            species[nb[:, 0]],
+            counts[nb[:, 0]],
+            band_energy,
+            H[i],
+            DM[i],
+        )
         for i, nb in enumerate(lists)
     ]
 
@@ -131,37 +153,53 @@ def default_system_name(record: Record) -> str:
     files = [Path(f).name for paths in record.source.files.values() for f in paths]
     stems = {re.sub(r"\.scfout(\.(xz|gz|bz2))?$", "", f) for f in files if ".scfout" in f}
     if record.source.code != "openmx" or len(stems) != 1:
-        raise ConfigError(f"{record.source.path}: not read from one OpenMX run; name the System.Name to write "
-                          "(--system-name NAME)")
+        raise ConfigError(
+            f"{record.source.path}: not read from one OpenMX run; name the System.Name to write (--system-name NAME)"
+        )
     return stems.pop()
 
 
-def _input_text(record: Record, name: str, orbitals: Mapping[str, tuple[str, SpeciesBasis]] | None,
-                pseudopotentials: Mapping[str, str] | None) -> str:
+def _input_text(
+    record: Record,
+    name: str,
+    orbitals: Mapping[str, tuple[str, SpeciesBasis]] | None,
+    pseudopotentials: Mapping[str, str] | None,
+) -> str:
     """The input lines that make OpenMX read the restart files, and what the rest of the input
     must agree on (the restart header is checked against it)."""
     spin = {1: "off", 2: "on"}[record.nspin]
-    lines = ["# OpenMX input lines for the restart files in this folder (slem-dft export).",
-             "# OpenMX also needs its grid-density files (<name>_rst/<name>.crst*, .crst_check), which slem-dft",
-             "# cannot write, and rebuilds H from that density: see docs/export.md, section OpenMX.",
-             f"System.Name                {name}", "scf.restart                on",
-             f"scf.SpinPolarization       {spin}"]
+    lines = [
+        "# OpenMX input lines for the restart files in this folder (slem-dft export).",
+        "# OpenMX also needs its grid-density files (<name>_rst/<name>.crst*, .crst_check), which slem-dft",
+        "# cannot write, and rebuilds H from that density: see docs/export.md, section OpenMX.",
+        f"System.Name                {name}",
+        "scf.restart                on",
+        f"scf.SpinPolarization       {spin}",
+    ]
     species = record.basis.species
     if orbitals and pseudopotentials and all(sb.label in pseudopotentials for sb in species):
         lines += [f"Species.Number             {len(species)}", "<Definition.of.Atomic.Species"]
         lines += [f"  {sb.label}  {orbitals[sb.label][0]}  {pseudopotentials[sb.label]}" for sb in species]
         lines.append("Definition.of.Atomic.Species>")
     else:
-        lines.append("# <Definition.of.Atomic.Species: species k (0-based, stored in the files) must be the k-th "
-                     "below, and no species may have more orbitals than the largest here:")
-        lines += [f"#   {k}: {sb.label} ({sb.element}, shells l = {' '.join(map(str, sb.ls))}, {sb.n_orb} orbitals)"
-                  for k, sb in enumerate(species)]
+        lines.append(
+            "# <Definition.of.Atomic.Species: species k (0-based, stored in the files) must be the k-th "
+            "below, and no species may have more orbitals than the largest here:"
+        )
+        lines += [
+            f"#   {k}: {sb.label} ({sb.element}, shells l = {' '.join(map(str, sb.ls))}, {sb.n_orb} orbitals)"
+            for k, sb in enumerate(species)
+        ]
     # Cartesian, so that OpenMX keeps the positions the R labels refer to (it wraps FRAC input)
     lines.append("Atoms.SpeciesAndCoordinates.Unit  Ang")
-    lines.append(f"# <Atoms.SpeciesAndCoordinates must hold these {len(record.atoms)} atoms in this order, "
-                 "at these positions (Angstrom; append the initial spin populations):")
-    lines += [f"#   {a + 1} {label} " + " ".join(f"{x:.12f}" for x in record.atoms.positions[a])
-              for a, label in enumerate(record.species)]
+    lines.append(
+        f"# <Atoms.SpeciesAndCoordinates must hold these {len(record.atoms)} atoms in this order, "
+        "at these positions (Angstrom; append the initial spin populations):"
+    )
+    lines += [
+        f"#   {a + 1} {label} " + " ".join(f"{x:.12f}" for x in record.atoms.positions[a])
+        for a, label in enumerate(record.species)
+    ]
     lines += ["Atoms.UnitVectors.Unit            Ang", "<Atoms.UnitVectors"]
     lines += ["  " + " ".join(f"{x:.12f}" for x in row) for row in record.atoms.cell.array]
     lines.append("Atoms.UnitVectors>")
@@ -186,7 +224,9 @@ def write_restart(
     """
     extra = [op for op in operators if op not in ("H", "DM")]
     if extra:
-        raise ConfigError(f"an OpenMX restart file holds H and DM only (OpenMX computes S itself), not {', '.join(extra)}")
+        raise ConfigError(
+            f"an OpenMX restart file holds H and DM only (OpenMX computes S itself), not {', '.join(extra)}"
+        )
     _check(record)
     if orbitals:
         _check_basis(record, orbitals)
@@ -195,13 +235,7 @@ def write_restart(
         raise ConfigError(f"System.Name {name!r}: use letters, digits and . _ + - only")
     contents = {f"{name}_rst/{name}.rst{n + 1}": rst_bytes(atom) for n, atom in enumerate(restart_atoms(record))}
     contents["INPUT.slem-dft"] = _input_text(record, name, orbitals, pseudopotentials).encode()
-    directory = Path(directory)
-    (directory / f"{name}_rst").mkdir(parents=True, exist_ok=True)
-    paths = []
-    for relative, data in contents.items():
-        atomic_write(directory / relative, data)
-        paths.append(directory / relative)
-    return paths
+    return write_files(directory, contents)
 
 
 def export_files(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:
@@ -210,5 +244,6 @@ def export_files(folder: Path, record: Record, operators: Sequence[str], options
     and ``pseudopotentials``."""
     strings = options.get("orbitals") or {}
     orbitals = {label: (pao, species_basis(label, pao, "--orbital")) for label, pao in strings.items()}
-    return write_restart(folder, record, options.get("system_name"), orbitals or None,
-                         options.get("pseudopotentials"), operators)
+    return write_restart(
+        folder, record, options.get("system_name"), orbitals or None, options.get("pseudopotentials"), operators
+    )

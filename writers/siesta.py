@@ -32,7 +32,7 @@ import numpy as np
 from ase.data import atomic_numbers
 from ase.neighborlist import primitive_neighbor_list
 
-from slem_dft.atomic import atomic_write
+from slem_dft.atomic import write_files
 from slem_dft.basisfiles.ion import IonFile, check_basis, find_ion_files, read_ion
 from slem_dft.conventions import orbital_table, siesta_image_index, siesta_image_offsets, siesta_spin_components
 from slem_dft.data import BlockMatrix, Record
@@ -124,7 +124,7 @@ def ordvec(vectors: np.ndarray, tol: float = ORDER_TOL) -> np.ndarray:
     order = np.argsort(vectors[:, 2], kind="stable")
     for axis in (1, 0):
         v = vectors[order]
-        same = np.all(np.abs(np.diff(v[:, axis + 1:], axis=0)) <= tol, axis=1)
+        same = np.all(np.abs(np.diff(v[:, axis + 1 :], axis=0)) <= tol, axis=1)
         run_id = np.concatenate([[0], np.cumsum(~same)])  # runs of equal higher coordinates
         order = order[np.lexsort((v[:, axis], run_id))]
     return order
@@ -137,8 +137,14 @@ def _neighbours(record: Record, radius: float, bohr: float, edges: np.ndarray | 
     cell = record.atoms.cell.array / bohr
     xa = record.atoms.positions / bohr
     if edges is None:
-        i, j, R = primitive_neighbor_list("ijS", record.atoms.pbc, record.atoms.cell.array, record.atoms.positions,
-                                          radius * bohr, self_interaction=True)
+        i, j, R = primitive_neighbor_list(
+            "ijS",
+            record.atoms.pbc,
+            record.atoms.cell.array,
+            record.atoms.positions,
+            radius * bohr,
+            self_interaction=True,
+        )
     else:
         i, j, R = edges[:, 0], edges[:, 1], edges[:, 2:]
     R = np.asarray(R, dtype=np.int64)
@@ -198,14 +204,15 @@ def _connections(ion_i: IonFile, ions_j: list[IonFile], xij: np.ndarray) -> list
                 rc_j = ion.orbital_cutoffs
                 direct = rc_i + rc_j[None, :] > r[rows, None]
                 via = {u: np.any(u + m_k[None, :] > d_jk[rows], axis=1) for u in np.unique(rc_j)}
-                linked[rows, :rc_j.size] = direct | np.column_stack([via[u] for u in rc_j])
+                linked[rows, : rc_j.size] = direct | np.column_stack([via[u] for u in rc_j])
             cache[rc_i] = linked[valid]
         out.append(cache[rc_i])
     return out
 
 
-def siesta_pattern(record: Record, ions: Mapping[str, IonFile] | None = None,
-                   operators: Sequence[str] = ("DM",)) -> SparsityPattern:
+def siesta_pattern(
+    record: Record, ions: Mapping[str, IonFile] | None = None, operators: Sequence[str] = ("DM",)
+) -> SparsityPattern:
     """SIESTA's sparsity pattern of the record's structure (module docstring).
 
     With ``ions`` (species label -> its ``.ion.xml``) the pattern is SIESTA's own, generated
@@ -253,9 +260,18 @@ def _assemble(record: Record, rows, nsc: np.ndarray) -> SparsityPattern:
     row = np.repeat(np.arange(no_u), numh)
     juo = np.concatenate([k[2] for k in keep_rows])
     R = np.concatenate([k[1] for k in keep_rows])
-    return SparsityPattern(nsc, numh, np.concatenate(cols), siesta_image_offsets(nsc), atom_of[row], atom_of[juo],
-                           local_of[row], local_of[juo], sign_of[row] * sign_of[juo],
-                           np.zeros_like(R) if record.gamma_only else R)
+    return SparsityPattern(
+        nsc,
+        numh,
+        np.concatenate(cols),
+        siesta_image_offsets(nsc),
+        atom_of[row],
+        atom_of[juo],
+        local_of[row],
+        local_of[juo],
+        sign_of[row] * sign_of[juo],
+        np.zeros_like(R) if record.gamma_only else R,
+    )
 
 
 def _orbital_tables(record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -306,8 +322,12 @@ def _warn_dropped(operator: str, op: BlockMatrix, used: np.ndarray) -> None:
     mask[used] = False
     dropped = np.abs(op.values[:, mask]).max(initial=0.0)
     if dropped > 0:
-        warnings.warn(f"{operator}: elements outside SIESTA's sparsity pattern (up to {dropped:.3g}) are not "
-                      "written; SIESTA has no place for them", SlemDFTWarning, stacklevel=3)
+        warnings.warn(
+            f"{operator}: elements outside SIESTA's sparsity pattern (up to {dropped:.3g}) are not "
+            "written; SIESTA has no place for them",
+            SlemDFTWarning,
+            stacklevel=3,
+        )
 
 
 # -- Fortran records -------------------------------------------------------------------------
@@ -322,7 +342,7 @@ def _rows(values: np.ndarray, numh: np.ndarray, dtype: str) -> bytes:
     """One record per row (SIESTA's per-row quantities), rows ``numh`` long."""
     values = np.asarray(values, dtype=dtype)
     ends = np.cumsum(numh)
-    return b"".join(_record(values[e - n:e]) for n, e in zip(numh.tolist(), ends.tolist()))
+    return b"".join(_record(values[e - n : e]) for n, e in zip(numh.tolist(), ends.tolist()))
 
 
 def _pattern_records(pattern: SparsityPattern) -> bytes:
@@ -336,8 +356,9 @@ def dm_bytes(pattern: SparsityPattern, values: np.ndarray) -> bytes:
     return head + _pattern_records(pattern) + b"".join(_rows(v, pattern.numh, "<f8") for v in values)
 
 
-def hsx_bytes(record: Record, pattern: SparsityPattern, H: np.ndarray, S: np.ndarray,
-              ions: Mapping[str, IonFile] | None) -> bytes:
+def hsx_bytes(
+    record: Record, pattern: SparsityPattern, H: np.ndarray, S: np.ndarray, ions: Mapping[str, IonFile] | None
+) -> bytes:
     """An HSX version 1 file (section 4.2, double precision). ``H`` (nspin, nnz) Ry and ``S``
     (1, nnz) as :func:`operator_values` gives them. Geometry in Bohr (SIESTA 5); Ef, qtot from the record
     (0 when unknown), temperature 0 (not kept by slem-dft); species valence charges and the
@@ -348,8 +369,12 @@ def hsx_bytes(record: Record, pattern: SparsityPattern, H: np.ndarray, S: np.nda
     isa = np.array([labels.index(s) + 1 for s in record.species], dtype="<i4")
     lasto = np.cumsum(record.orbital_counts).astype("<i4")
     na = len(record.atoms)
-    reals = np.concatenate([(record.atoms.cell.array / bohr).reshape(-1),
-                            [(record.fermi_energy or 0.0) / ry, record.n_electrons or 0.0, 0.0]])
+    reals = np.concatenate(
+        [
+            (record.atoms.cell.array / bohr).reshape(-1),
+            [(record.fermi_energy or 0.0) / ry, record.n_electrons or 0.0, 0.0],
+        ]
+    )
     species = np.zeros(len(labels), dtype=SIESTA_HSX_SPECIES)
     triplets = []
     for s, label in enumerate(labels):
@@ -359,8 +384,9 @@ def hsx_bytes(record: Record, pattern: SparsityPattern, H: np.ndarray, S: np.nda
         # Without the ion file n and zeta are unknown: the lowest n of each l and the running
         # zeta (sisl's own defaults); the matrices do not depend on them.
         nz = [(o.n, o.zeta) for o in ion.orbitals] if ion else [(sh.l + 1, sh.zeta + 1) for sh in sb.shells]
-        triplets.append(np.array([(n, sh.l, z) for sh, (n, z) in zip(sb.shells, nz) for _ in range(sh.n_orb)],
-                                 dtype="<i4"))
+        triplets.append(
+            np.array([(n, sh.l, z) for sh, (n, z) in zip(sb.shells, nz) for _ in range(sh.n_orb)], dtype="<i4")
+        )
     out = [
         _record(np.array([1], dtype="<i4")),
         _record(np.array([1], dtype="<i4")),  # is_dp = .true.
@@ -386,21 +412,25 @@ def fdf_text(record: Record, label: str, nspin: int, operators: Sequence[str]) -
     structure the R labels assume (lattice and Cartesian positions in Angstrom, atoms in the
     order of the matrices' rows)."""
     labels = list(dict.fromkeys(sb.label for sb in record.basis.species))
-    lines = ["# fdf lines for SIESTA to start from these files (slem-dft export)",
-             f"SystemLabel        {label}"]
+    lines = ["# fdf lines for SIESTA to start from these files (slem-dft export)", f"SystemLabel        {label}"]
     if "DM" in operators:
         lines.append("DM.UseSaveDM       true")
     lines.append(f"Spin               {_SPIN_FDF[nspin]}")
     if record.gamma_only:
         lines.append("# Gamma-point (folded) matrices, nsc 1 1 1: use them in a Gamma-only run (no k-grid)")
-    lines += [f"NumberOfAtoms      {len(record.atoms)}", f"NumberOfSpecies    {len(labels)}",
-              "%block ChemicalSpeciesLabel"]
+    lines += [
+        f"NumberOfAtoms      {len(record.atoms)}",
+        f"NumberOfSpecies    {len(labels)}",
+        "%block ChemicalSpeciesLabel",
+    ]
     lines += [f"  {s + 1} {atomic_numbers[record.basis[lab].element]} {lab}" for s, lab in enumerate(labels)]
     lines += ["%endblock ChemicalSpeciesLabel", "LatticeConstant    1.0 Ang", "%block LatticeVectors"]
     lines += ["  " + " ".join(f"{x:.15g}" for x in row) for row in record.atoms.cell.array]
     lines += ["%endblock LatticeVectors", "AtomicCoordinatesFormat  Ang", "%block AtomicCoordinatesAndAtomicSpecies"]
-    lines += ["  " + " ".join(f"{x:.15g}" for x in pos) + f" {labels.index(s) + 1}"
-              for pos, s in zip(record.atoms.positions, record.species)]
+    lines += [
+        "  " + " ".join(f"{x:.15g}" for x in pos) + f" {labels.index(s) + 1}"
+        for pos, s in zip(record.atoms.positions, record.species)
+    ]
     lines.append("%endblock AtomicCoordinatesAndAtomicSpecies")
     return "\n".join(lines) + "\n"
 
@@ -419,14 +449,21 @@ def _check(record: Record, operators: Sequence[str], ions: Mapping[str, IonFile]
     want = {1: "none", 2: "collinear", 4: "spinor"}[record.nspin]
     for op in ("H", "DM"):
         if op in operators and record.operators[op].spin != want:
-            raise ConventionError(f"{op} has spin layout {record.operators[op].spin!r}, but the record is nspin "
-                                  f"{record.nspin} ({want!r}); SIESTA cannot represent the mixture")
+            raise ConventionError(
+                f"{op} has spin layout {record.operators[op].spin!r}, but the record is nspin "
+                f"{record.nspin} ({want!r}); SIESTA cannot represent the mixture"
+            )
     if ions is not None:
         check_basis(record, ions)
 
 
-def write_inputs(directory: str | os.PathLike, record: Record, operators: Sequence[str] = ("DM",),
-                 label: str | None = None, ions: Mapping[str, IonFile] | None = None) -> list[Path]:
+def write_inputs(
+    directory: str | os.PathLike,
+    record: Record,
+    operators: Sequence[str] = ("DM",),
+    label: str | None = None,
+    ions: Mapping[str, IonFile] | None = None,
+) -> list[Path]:
     """Write ``<label>.DM`` (when DM is asked for), ``<label>.HSX`` (H and S) and
     ``<label>.slem-dft.fdf`` into ``directory``; returns the paths.
 
@@ -453,16 +490,15 @@ def write_inputs(directory: str | os.PathLike, record: Record, operators: Sequen
     if "DM" in operators:
         files[f"{label}.DM"] = dm_bytes(pattern, operator_values(record, "DM", pattern, nspin))
     if "H" in operators:
-        files[f"{label}.HSX"] = hsx_bytes(record, pattern, operator_values(record, "H", pattern, nspin),
-                                          operator_values(record, "S", pattern, 1), ions)
+        files[f"{label}.HSX"] = hsx_bytes(
+            record,
+            pattern,
+            operator_values(record, "H", pattern, nspin),
+            operator_values(record, "S", pattern, 1),
+            ions,
+        )
     files[f"{label}.slem-dft.fdf"] = fdf_text(record, label, nspin, operators).encode()
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, payload in files.items():
-        atomic_write(directory / name, payload)
-        paths.append(directory / name)
-    return paths
+    return write_files(directory, files)
 
 
 def export_files(folder: Path, record: Record, operators: Sequence[str], options: Mapping) -> list[Path]:

@@ -71,15 +71,17 @@ def wigner_seitz(cell: np.ndarray, mesh: Sequence[int]) -> tuple[np.ndarray, np.
     metric = cell @ cell.T
     search = [np.arange(-_WS_SEARCH * m, _WS_SEARCH * m + 1) for m in mesh]
     candidates = np.stack(np.meshgrid(*search, indexing="ij"), axis=-1).reshape(-1, 3)
-    shifts = np.stack(np.meshgrid(*[np.arange(-_WS_SEARCH - 1, _WS_SEARCH + 2)] * 3, indexing="ij"),
-                      axis=-1).reshape(-1, 3) * mesh
+    shifts = (
+        np.stack(np.meshgrid(*[np.arange(-_WS_SEARCH - 1, _WS_SEARCH + 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+        * mesh
+    )
     origin = np.flatnonzero(np.all(shifts == 0, axis=1))[0]
     irvec, ndegen = [], []
     for start in range(0, len(candidates), 4096):  # chunks bound the (chunk, shifts) distance table
-        diff = candidates[start:start + 4096, None, :] - shifts[None, :, :]
+        diff = candidates[start : start + 4096, None, :] - shifts[None, :, :]
         dist = np.einsum("rsi,ij,rsj->rs", diff, metric, diff)
         close = np.abs(dist - dist.min(axis=1, keepdims=True)) < _WS_TOL**2
-        irvec.append(candidates[start:start + 4096][close[:, origin]])
+        irvec.append(candidates[start : start + 4096][close[:, origin]])
         ndegen.append(close[close[:, origin]].sum(axis=1))
     irvec, ndegen = np.concatenate(irvec), np.concatenate(ndegen)
     if not math.isclose(np.sum(1.0 / ndegen), float(np.prod(mesh)), rel_tol=1e-9):
@@ -95,8 +97,9 @@ def _inverse_sqrt(s: np.ndarray) -> np.ndarray:
     return (u / np.sqrt(w)) @ u.conj().T
 
 
-def orthogonal_hr(record: Record, mesh: Sequence[int] | None = None,
-                  channel: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def orthogonal_hr(
+    record: Record, mesh: Sequence[int] | None = None, channel: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """H_orth(R) of one spin channel on the Wigner-Seitz set of ``mesh``.
 
     Parameters
@@ -119,13 +122,17 @@ def orthogonal_hr(record: Record, mesh: Sequence[int] | None = None,
     spinor = record.operators["H"].spin == "spinor"
     n = record.n_orbitals * (2 if spinor else 1)
     if n > MAX_ORBITALS:
-        raise ConfigError(f"{n} orbitals exceed the Wannier90 export limit of {MAX_ORBITALS}: each k-point needs "
-                          f"dense {n}x{n} matrices and the file holds nrpts x {n}^2 lines")
+        raise ConfigError(
+            f"{n} orbitals exceed the Wannier90 export limit of {MAX_ORBITALS}: each k-point needs "
+            f"dense {n}x{n} matrices and the file holds nrpts x {n}^2 lines"
+        )
     least = minimum_mesh(record)
     mesh = least if mesh is None else tuple(int(m) for m in mesh)
     if any(m < lo for m, lo in zip(mesh, least)):
-        raise ConfigError(f"k-mesh {mesh} is too coarse for the range of H(R), S(R): it needs at least {least} "
-                          "(2 max|R| + 1 per direction)")
+        raise ConfigError(
+            f"k-mesh {mesh} is too coarse for the range of H(R), S(R): it needs at least {least} "
+            "(2 max|R| + 1 per direction)"
+        )
     H = BlochSum(record.operators["H"], record.orbital_counts)
     S = BlochSum(record.operators["S"], record.orbital_counts)
     expand = spinor and record.operators["S"].spin != "spinor"
@@ -149,9 +156,12 @@ def hr_text(irvec: np.ndarray, ndegen: np.ndarray, ham: np.ndarray, date: dateti
     """The ``_hr.dat`` text of :func:`orthogonal_hr`'s output."""
     date = date or datetime.datetime.now()
     n = ham.shape[1]
-    lines = [f" written on {date:%d%b%Y} at {date:%H:%M:%S} by slem-dft (Loewdin-orthogonalised LCAO H, eV)",
-             f"{n:12d}", f"{len(irvec):12d}"]
-    lines += ["".join(f"{d:5d}" for d in ndegen[i:i + 15]) for i in range(0, len(ndegen), 15)]
+    lines = [
+        f" written on {date:%d%b%Y} at {date:%H:%M:%S} by slem-dft (Loewdin-orthogonalised LCAO H, eV)",
+        f"{n:12d}",
+        f"{len(irvec):12d}",
+    ]
+    lines += ["".join(f"{d:5d}" for d in ndegen[i : i + 15]) for i in range(0, len(ndegen), 15)]
     m, col = np.meshgrid(np.arange(1, n + 1), np.arange(1, n + 1), indexing="xy")  # m fastest
     block = np.column_stack([m.ravel(), col.ravel()])
     rows = []
@@ -159,13 +169,16 @@ def hr_text(irvec: np.ndarray, ndegen: np.ndarray, ham: np.ndarray, date: dateti
         values = h.T.ravel()  # h[m, n] with m fastest
         rows.append(np.column_stack([np.broadcast_to(R, (n * n, 3)), block, values.real, values.imag]))
     table = np.concatenate(rows)
-    body = "\n".join(f"{int(a):5d}{int(b):5d}{int(c):5d}{int(d):5d}{int(e):5d}{x:20.12f}{y:20.12f}"
-                     for a, b, c, d, e, x, y in table.tolist())
+    body = "\n".join(
+        f"{int(a):5d}{int(b):5d}{int(c):5d}{int(d):5d}{int(e):5d}{x:20.12f}{y:20.12f}"
+        for a, b, c, d, e, x, y in table.tolist()
+    )
     return "\n".join(lines) + "\n" + body + "\n"
 
 
-def write_hr(folder: str | os.PathLike, record: Record, mesh: Sequence[int] | None = None,
-             seedname: str = "wannier90") -> list[Path]:
+def write_hr(
+    folder: str | os.PathLike, record: Record, mesh: Sequence[int] | None = None, seedname: str = "wannier90"
+) -> list[Path]:
     """``seedname_hr.dat`` (nspin 1 and spinors) or ``seedname_up_hr.dat`` and
     ``seedname_dn_hr.dat`` (collinear spin, one Wannier90 run per channel) in ``folder``."""
     folder = Path(folder)

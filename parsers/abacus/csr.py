@@ -146,7 +146,11 @@ def _read_old(reader: TokenReader, path: str, first: str) -> CsrFile:
     dim_match = _OLD_DIM.search(line)
     num_match = _OLD_NUM.search(_header_line(reader, path, "matrix number"))
     if dim_match is None or num_match is None:
-        raise FileFormatError(path, "old-layout header needs 'Matrix Dimension of X(R): N' and 'Matrix number of X(R): M'", f"line {reader.line_no}")
+        raise FileFormatError(
+            path,
+            "old-layout header needs 'Matrix Dimension of X(R): N' and 'Matrix number of X(R): M'",
+            f"line {reader.line_no}",
+        )
     title = dim_match.group(1)
     operator = _OLD_TITLES.get(title)
     if operator is None:
@@ -160,11 +164,15 @@ def _read_new(reader: TokenReader, path: str) -> CsrFile:
     operator = next((op for key, op in _NEW_TITLES if key in title), None)
     if operator is None:
         raise UnsupportedVersionError(path, f"unknown matrix title {title.strip()!r}", f"line {reader.line_no}")
-    n_spin_dirs = _leading_int(_header_line(reader, path, "spin count"), path, f"line {reader.line_no}", "number of spin directions")
+    n_spin_dirs = _leading_int(
+        _header_line(reader, path, "spin count"), path, f"line {reader.line_no}", "number of spin directions"
+    )
     spin_line = _header_line(reader, path, "spin index")
     spin_index = _leading_int(spin_line, path, f"line {reader.line_no}", "spin index")
     fermi = _FERMI.search(spin_line)
-    dim = _leading_int(_header_line(reader, path, "basis size"), path, f"line {reader.line_no}", "number of localized basis")
+    dim = _leading_int(
+        _header_line(reader, path, "basis size"), path, f"line {reader.line_no}", "number of localized basis"
+    )
     n_r = _leading_int(_header_line(reader, path, "R count"), path, f"line {reader.line_no}", "number of R vectors")
     structure = _read_header_structure(reader, path)
     gamma_folded = False
@@ -180,8 +188,12 @@ def _read_new(reader: TokenReader, path: str) -> CsrFile:
         break
     csr = _read_blocks(reader, path, "new", operator, dim, n_r)
     return dataclasses.replace(
-        csr, spin_index=spin_index, n_spin_directions=n_spin_dirs, structure=structure,
-        gamma_folded=gamma_folded, fermi_energy_eV=float(fermi.group(1)) if fermi else None,
+        csr,
+        spin_index=spin_index,
+        n_spin_directions=n_spin_dirs,
+        structure=structure,
+        gamma_folded=gamma_folded,
+        fermi_energy_eV=float(fermi.group(1)) if fermi else None,
     )
 
 
@@ -190,13 +202,17 @@ def _read_header_structure(reader: TokenReader, path: str) -> CsrHeaderStructure
     try:
         _header_line(reader, path, "lattice name")
         lat0 = float(_header_line(reader, path, "lattice constant").split()[0])
-        vectors = np.array([_header_line(reader, path, "lattice vector").split()[:3] for _ in range(3)], dtype=np.float64)
+        vectors = np.array(
+            [_header_line(reader, path, "lattice vector").split()[:3] for _ in range(3)], dtype=np.float64
+        )
         labels = tuple(_header_line(reader, path, "species labels").split())
         counts = tuple(int(x) for x in _header_line(reader, path, "atom counts").split())
         kind = _header_line(reader, path, "coordinate type").strip()
         if kind.lower() != "direct" or len(counts) != len(labels):
             raise ValueError(f"expected species counts and 'Direct', found {kind!r}")
-        frac = np.array([_header_line(reader, path, "atom position").split()[:3] for _ in range(sum(counts))], dtype=np.float64)
+        frac = np.array(
+            [_header_line(reader, path, "atom position").split()[:3] for _ in range(sum(counts))], dtype=np.float64
+        )
     except ValueError as exc:
         raise FileFormatError(path, f"cannot read the structure block of the header ({exc})", where()) from None
     return CsrHeaderStructure(lat0, vectors, labels, counts, frac.reshape(-1, 3))
@@ -228,7 +244,9 @@ def _read_blocks(reader: TokenReader, path: str, layout: str, operator: str, dim
         c = parse_ints(reader.take(nnz, f"column indices of {where}"), path, where)
         ptr = parse_ints(reader.take(dim + 1, f"row pointers of {where}"), path, where)
         if ptr[0] != 0 or ptr[-1] != nnz or np.any(np.diff(ptr) < 0):
-            raise FileFormatError(path, f"row pointers do not describe {nnz} elements (first {ptr[0]}, last {ptr[-1]})", where)
+            raise FileFormatError(
+                path, f"row pointers do not describe {nnz} elements (first {ptr[0]}, last {ptr[-1]})", where
+            )
         if nnz and (c.min() < 0 or c.max() >= dim):
             raise FileFormatError(path, f"column index outside 0..{dim - 1} (matrix dimension {dim})", where)
         rows.append(np.repeat(np.arange(dim, dtype=np.int64), np.diff(ptr)))
@@ -238,8 +256,18 @@ def _read_blocks(reader: TokenReader, path: str, layout: str, operator: str, dim
     _check_trailing(reader, path, n_r)
     dtype = np.complex128 if is_complex else np.float64
     cat = lambda parts, dt: np.concatenate(parts).astype(dt, copy=False) if parts else np.zeros(0, dt)  # noqa: E731
-    return CsrFile(path, layout, operator, dim, R, cat(rows, np.int64), cat(cols, np.int64), cat(r_index, np.int64),
-                   cat(values, dtype), relative_precision=precision)
+    return CsrFile(
+        path,
+        layout,
+        operator,
+        dim,
+        R,
+        cat(rows, np.int64),
+        cat(cols, np.int64),
+        cat(r_index, np.int64),
+        cat(values, dtype),
+        relative_precision=precision,
+    )
 
 
 def _check_trailing(reader: TokenReader, path: str, n_r: int) -> None:
@@ -249,4 +277,6 @@ def _check_trailing(reader: TokenReader, path: str, n_r: int) -> None:
     if token.startswith("---") or token.startswith("STEP"):
         warnings.warn(f"{path}: holds more than one ionic step; only the first was read", SlemDFTWarning, stacklevel=3)
         return
-    raise FileFormatError(path, f"unexpected data after the {n_r} R blocks the header announces: {token!r}", f"line {reader.line_no}")
+    raise FileFormatError(
+        path, f"unexpected data after the {n_r} R blocks the header announces: {token!r}", f"line {reader.line_no}"
+    )

@@ -17,7 +17,6 @@ from slem_dft.compression import open_text
 from slem_dft.errors import FileFormatError
 from slem_dft.units import BOHR_TO_ANG_ABACUS
 
-
 __all__ = [
     "Stru",
     "read_stru",
@@ -29,8 +28,15 @@ __all__ = [
 ]
 
 _STRU_KEYS = {
-    "ATOMIC_SPECIES", "NUMERICAL_ORBITAL", "LATTICE_CONSTANT", "LATTICE_VECTORS", "LATTICE_PARAMETERS",
-    "ATOMIC_POSITIONS", "NUMERICAL_DESCRIPTOR", "PAW_FILES", "ABFS_ORBITAL",
+    "ATOMIC_SPECIES",
+    "NUMERICAL_ORBITAL",
+    "LATTICE_CONSTANT",
+    "LATTICE_VECTORS",
+    "LATTICE_PARAMETERS",
+    "ATOMIC_POSITIONS",
+    "NUMERICAL_DESCRIPTOR",
+    "PAW_FILES",
+    "ABFS_ORBITAL",
 }
 _CENTER_REFERENCE = {"xy": (0.5, 0.5, 0.0), "xz": (0.5, 0.0, 0.5), "yz": (0.0, 0.5, 0.5), "xyz": (0.5, 0.5, 0.5)}
 
@@ -62,8 +68,22 @@ class Stru:
 def lattice_from_latname(latname: str, params: list[float], path: str) -> np.ndarray:
     """Lattice vectors (rows, units of LATTICE_CONSTANT) for an ABACUS ``latname``
     (ABACUS ``stru.md``, section LATTICE_PARAMETERS)."""
-    need = {"sc": 0, "fcc": 0, "bcc": 0, "hexagonal": 1, "trigonal": 1, "st": 1, "bct": 1, "so": 2,
-            "baco": 2, "fco": 2, "bco": 2, "sm": 3, "bacm": 3, "triclinic": 5}
+    need = {
+        "sc": 0,
+        "fcc": 0,
+        "bcc": 0,
+        "hexagonal": 1,
+        "trigonal": 1,
+        "st": 1,
+        "bct": 1,
+        "so": 2,
+        "baco": 2,
+        "fco": 2,
+        "bco": 2,
+        "sm": 3,
+        "bacm": 3,
+        "triclinic": 5,
+    }
     if latname not in need:
         raise FileFormatError(path, f"unknown latname {latname!r}; known: {sorted(need)}")
     if len(params) < need[latname]:

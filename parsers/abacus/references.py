@@ -187,5 +187,7 @@ def _dense_references(directory: Path, names: dict[str, Path], record: Record) -
             if op in files:
                 mats[op] = _to_canonical(files[op], perm, sign, unit)
         path = os.fspath(files.get("H", files.get("S")))
-        refs.append(DenseReference(path, np.asarray(k, float), channel, mats["H"][0], mats["S"][0], mats["H"][1], mats["S"][1]))
+        refs.append(
+            DenseReference(path, np.asarray(k, float), channel, mats["H"][0], mats["S"][0], mats["H"][1], mats["S"][1])
+        )
     return refs

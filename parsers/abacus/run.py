@@ -64,7 +64,9 @@ def detect(run_dir: str | os.PathLike) -> bool:
     )
 
 
-def find_operator_files(run_dir: str | os.PathLike, operators: Iterable[str] = ("H", "S", "DM")) -> dict[str, list[Path]]:
+def find_operator_files(
+    run_dir: str | os.PathLike, operators: Iterable[str] = ("H", "S", "DM")
+) -> dict[str, list[Path]]:
     """The CSR files of each requested operator, ordered by spin.
 
     When a name exists both plain and with ABACUS's test-suite ``.ref`` suffix, and INPUT says
@@ -148,19 +150,31 @@ def read_run(
         for c in parsed:
             if c.dim != expected:
                 raise FileFormatError(
-                    c.path, f"matrix dimension {c.dim} does not match the basis: {len(species)} atoms with "
-                    f"{int(counts.sum())} orbitals{' x 2 spins' if nspin == 4 else ''} = {expected}")
+                    c.path,
+                    f"matrix dimension {c.dim} does not match the basis: {len(species)} atoms with "
+                    f"{int(counts.sum())} orbitals{' x 2 spins' if nspin == 4 else ''} = {expected}",
+                )
         operators_out[op] = _to_blocks(parsed, op, nspin, species, basis)
         precision[op] = max(c.relative_precision for c in parsed)
     gamma_only = any(c.gamma_folded for parsed in csr.values() for c in parsed) or params.get("gamma_only", "0") == "1"
-    fermi = log.fermi_energy if log.fermi_energy is not None else next(
-        (c.fermi_energy_eV for parsed in csr.values() for c in parsed if c.fermi_energy_eV is not None), None)
+    fermi = (
+        log.fermi_energy
+        if log.fermi_energy is not None
+        else next((c.fermi_energy_eV for parsed in csr.values() for c in parsed if c.fermi_energy_eV is not None), None)
+    )
     n_elec = log.n_electrons
     if n_elec is None and float(params.get("nelec", "0") or 0) > 0:
         n_elec = float(params["nelec"])
     notes = _notes(run_dir, chosen)
-    source = Source("abacus", log.version, os.fspath(run_dir),
-                    {op: tuple(os.fspath(p) for p in ps) for op, ps in chosen.items()}, notes, precision, basis_files)
+    source = Source(
+        "abacus",
+        log.version,
+        os.fspath(run_dir),
+        {op: tuple(os.fspath(p) for p in ps) for op, ps in chosen.items()},
+        notes,
+        precision,
+        basis_files,
+    )
     return Record(atoms, species, basis, operators_out, nspin, source, n_elec, fermi, gamma_only)
 
 
@@ -169,8 +183,11 @@ def _notes(run_dir: Path, chosen: dict[str, list[Path]]) -> tuple[str, ...]:
     if init is None:
         return ()
     op, folder = init
-    return tuple(f"{p} is the {op} the run read (init_chg), not its output" for p in chosen.get(op, [])
-                 if p.parent.resolve() == folder and not strip_compression(p).endswith(".ref"))
+    return tuple(
+        f"{p} is the {op} the run read (init_chg), not its output"
+        for p in chosen.get(op, [])
+        if p.parent.resolve() == folder and not strip_compression(p).endswith(".ref")
+    )
 
 
 def _read_run_log(run_dir: Path) -> LogInfo:
@@ -199,7 +216,9 @@ def _wrap(frac: np.ndarray) -> np.ndarray:
     return out
 
 
-def _structure(run_dir: Path, stru: Stru | None, headers: list[CsrHeaderStructure]) -> tuple[ase.Atoms, tuple[str, ...]]:
+def _structure(
+    run_dir: Path, stru: Stru | None, headers: list[CsrHeaderStructure]
+) -> tuple[ase.Atoms, tuple[str, ...]]:
     """Cell from STRU (full precision) else the CSR header; positions wrapped as ABACUS does,
     taken from the CSR header when there is one (its R labels refer to those)."""
     if stru is None and not headers:
@@ -214,7 +233,9 @@ def _structure(run_dir: Path, stru: Stru | None, headers: list[CsrHeaderStructur
         species, cell, frac = stru.species, stru.cell, _wrap(stru.fractional)
         if ref is not None:
             if ref.species != stru.species:
-                raise FileFormatError(run_dir / "STRU", f"species {stru.species} differ from the CSR header's {ref.species}")
+                raise FileFormatError(
+                    run_dir / "STRU", f"species {stru.species} differ from the CSR header's {ref.species}"
+                )
             shift = ref.fractional - frac
             if np.abs(shift - np.round(shift)).max() > 1e-4 or not np.allclose(ref.cell, cell, rtol=1e-4, atol=1e-4):
                 raise FileFormatError(run_dir / "STRU", "positions or cell differ from the structure in the CSR header")
@@ -257,8 +278,10 @@ def _basis(run_dir, stru, species, params, log: LogInfo, orbital_dir) -> tuple[B
         else:
             looked = ", ".join(str(f) for f in folders)
             raise MissingInputError(
-                run_dir, f"no basis for species {label}: no .orb file ({named.get(label, 'not named in STRU')}) in "
-                f"{looked}, and no running_*.log with its basis lines; pass the orbital folder")
+                run_dir,
+                f"no basis for species {label}: no .orb file ({named.get(label, 'not named in STRU')}) in "
+                f"{looked}, and no running_*.log with its basis lines; pass the orbital folder",
+            )
         out.append(SpeciesBasis.from_zeta_counts(label, element, zetas))
     return Basis(tuple(out)), files
 

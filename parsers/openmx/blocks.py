@@ -70,17 +70,25 @@ def element_positions(scf: Scfout, shell_ls: Sequence[Sequence[int]]) -> Element
     atom_i, atom_j = scf.block_atom[block], scf.neighbours[block]
     row = start[atom_i] + local // n_cols[block]
     col = start[atom_j] + local % n_cols[block]
-    return Elements(atom_i, canonical[row], atom_j, canonical[col], scf.block_cell[block],
-                    sign_of[row] * sign_of[col], counts)
+    return Elements(
+        atom_i, canonical[row], atom_j, canonical[col], scf.block_cell[block], sign_of[row] * sign_of[col], counts
+    )
 
 
 def _blocks(el: Elements, channels: Sequence[np.ndarray], spin: str) -> BlockMatrix:
     """One BlockMatrix from per-channel values at the element positions."""
     n = len(channels)
     return BlockMatrix.from_entries(
-        np.tile(el.atom_i, n), np.tile(el.orb_i, n), np.tile(el.atom_j, n), np.tile(el.orb_j, n),
-        np.tile(el.R, (n, 1)), np.repeat(np.arange(n), el.atom_i.size),
-        np.concatenate(channels) * np.tile(el.sign, n), el.orbital_counts, spin)
+        np.tile(el.atom_i, n),
+        np.tile(el.orb_i, n),
+        np.tile(el.atom_j, n),
+        np.tile(el.orb_j, n),
+        np.tile(el.R, (n, 1)),
+        np.repeat(np.arange(n), el.atom_i.size),
+        np.concatenate(channels) * np.tile(el.sign, n),
+        el.orbital_counts,
+        spin,
+    )
 
 
 def _spinor(el: Elements, uu: np.ndarray, ud: np.ndarray, dd: np.ndarray) -> BlockMatrix:
@@ -90,9 +98,16 @@ def _spinor(el: Elements, uu: np.ndarray, ud: np.ndarray, dd: np.ndarray) -> Blo
     values = cat([uu, ud, dd, np.conj(ud)]) * np.tile(el.sign, 4)
     channel = np.repeat([0, 1, 3, 2], n)
     return BlockMatrix.from_entries(
-        cat([el.atom_i] * 3 + [el.atom_j]), cat([el.orb_i] * 3 + [el.orb_j]),
-        cat([el.atom_j] * 3 + [el.atom_i]), cat([el.orb_j] * 3 + [el.orb_i]),
-        cat([el.R] * 3 + [-el.R]), channel, values, el.orbital_counts, "spinor")
+        cat([el.atom_i] * 3 + [el.atom_j]),
+        cat([el.orb_i] * 3 + [el.orb_j]),
+        cat([el.atom_j] * 3 + [el.atom_i]),
+        cat([el.orb_j] * 3 + [el.orb_i]),
+        cat([el.R] * 3 + [-el.R]),
+        channel,
+        values,
+        el.orbital_counts,
+        "spinor",
+    )
 
 
 def operator_blocks(scf: Scfout, el: Elements, name: str, use_imaginary_h: bool) -> BlockMatrix:

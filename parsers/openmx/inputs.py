@@ -24,6 +24,7 @@ SPIN_ORBIT_KEYWORDS = (
     "scf.nc.zeeman.orbital",
 )
 
+
 @dataclass(frozen=True)
 class OpenmxInput:
     """Keywords (lower-case name -> value text) and blocks (lower-case name -> lines)."""

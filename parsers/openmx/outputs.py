@@ -72,7 +72,11 @@ def read_out(path: str | os.PathLike) -> OutFile:
         for n, line in enumerate(fh, 1):
             stripped = line.strip()
             if state != "body" and stripped.startswith("*****"):
-                state = "echo" if state == "header" and version is not None else ("body" if state == "echo" and echo else state)
+                state = (
+                    "echo"
+                    if state == "header" and version is not None
+                    else ("body" if state == "echo" and echo else state)
+                )
                 continue
             if state == "header":
                 if m := _VERSION.search(line):
@@ -101,8 +105,9 @@ def read_out(path: str | os.PathLike) -> OutFile:
     if version is None:
         raise FileFormatError(path, "not an OpenMX .out file (no 'performed by OpenMX Ver.' line)")
     energies = _stack_bands(bands, path)
-    return OutFile(path, version, "".join(echo), np.array(kpoints, dtype=np.float64).reshape(-1, 3), energies,
-                   resolution, moment)
+    return OutFile(
+        path, version, "".join(echo), np.array(kpoints, dtype=np.float64).reshape(-1, 3), energies, resolution, moment
+    )
 
 
 def _moment(m: re.Match, path: str, line_no: int) -> np.ndarray:

@@ -97,16 +97,28 @@ def read_restart(folder: str | os.PathLike) -> Restart:
     for f in files:
         if (f.spin, f.n_atoms) != (files[0].spin, files[0].n_atoms):
             raise FileFormatError(f.path, f"SpinP_switch {f.spin} and {f.n_atoms} atoms differ from {files[0].path}")
-        if not (np.array_equal(n_orbitals[f.neighbours], f.neighbour_orbitals)
-                and np.array_equal(species[f.neighbours], f.neighbour_species)):
-            raise FileFormatError(f.path, "its neighbour table gives species or orbital counts that the neighbours' own files do not")
+        if not (
+            np.array_equal(n_orbitals[f.neighbours], f.neighbour_orbitals)
+            and np.array_equal(species[f.neighbours], f.neighbour_species)
+        ):
+            raise FileFormatError(
+                f.path, "its neighbour table gives species or orbital counts that the neighbours' own files do not"
+            )
     return Restart(
-        os.fspath(folder), files[0].spin, n_orbitals, species,
+        os.fspath(folder),
+        files[0].spin,
+        n_orbitals,
+        species,
         np.concatenate([f.neighbours for f in files]),
         np.repeat(np.arange(len(files)), [len(f.neighbours) for f in files]),
-        np.concatenate([f.cells for f in files]), files[0].band_energy,
-        {op: [np.concatenate([getattr(f, op)[s] for f in files]) for s in range(files[0].spin + 1)] for op in ("H", "DM")},
-        files)
+        np.concatenate([f.cells for f in files]),
+        files[0].band_energy,
+        {
+            op: [np.concatenate([getattr(f, op)[s] for f in files]) for s in range(files[0].spin + 1)]
+            for op in ("H", "DM")
+        },
+        files,
+    )
 
 
 def restart_operators(restart: Restart, shell_ls: list[tuple[int, ...]]) -> dict[str, BlockMatrix]:
@@ -116,7 +128,9 @@ def restart_operators(restart: Restart, shell_ls: list[tuple[int, ...]]) -> dict
         raise ValueError(f"{len(shell_ls)} atoms' shells for {restart.n_atoms} atoms")
     for atom, ls in enumerate(shell_ls):
         if sum(2 * l + 1 for l in ls) != restart.n_orbitals[atom]:
-            raise FileFormatError(restart.files[atom].path, f"{restart.n_orbitals[atom]} orbitals, the basis shells "
-                                                            f"l={list(ls)} give {sum(2 * l + 1 for l in ls)}")
+            raise FileFormatError(
+                restart.files[atom].path,
+                f"{restart.n_orbitals[atom]} orbitals, the basis shells l={list(ls)} give {sum(2 * l + 1 for l in ls)}",
+            )
     elements = element_positions(restart, shell_ls)
     return {op: operator_blocks(restart, elements, op, False) for op in ("H", "DM")}

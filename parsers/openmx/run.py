@@ -16,8 +16,8 @@ from pathlib import Path
 import ase
 import numpy as np
 
-from slem_dft.compression import COMPRESSED_SUFFIXES, strip_compression
 from slem_dft.basisfiles.pao import species_basis
+from slem_dft.compression import COMPRESSED_SUFFIXES, strip_compression
 from slem_dft.data import Basis, Record, Source
 from slem_dft.errors import AmbiguousInputError, ConfigError, FileFormatError, MissingInputError
 from slem_dft.reference import BandReference
@@ -58,7 +58,9 @@ def find_scfout(run_dir: str | os.PathLike) -> Path:
     if not found:
         raise MissingInputError(run_dir, "no OpenMX .scfout file (HS.fileout on) in this directory")
     if len(found) > 1:
-        raise AmbiguousInputError(run_dir, f"several .scfout files: {', '.join(p.name for p in found)}; name one explicitly")
+        raise AmbiguousInputError(
+            run_dir, f"several .scfout files: {', '.join(p.name for p in found)}; name one explicitly"
+        )
     return found[0]
 
 
@@ -116,8 +118,11 @@ def read_run(
         raise FileFormatError(basis_from, f"the input lists {len(labels)} atoms, the scfout {path} has {scf.n_atoms}")
     basis = _basis(inp, labels, scf, basis_from)
     atoms = ase.Atoms(
-        symbols=[basis[s].element for s in labels], positions=scf.positions * BOHR_TO_ANG_OPENMX,
-        cell=scf.cell * BOHR_TO_ANG_OPENMX, pbc=True)
+        symbols=[basis[s].element for s in labels],
+        positions=scf.positions * BOHR_TO_ANG_OPENMX,
+        cell=scf.cell * BOHR_TO_ANG_OPENMX,
+        pbc=True,
+    )
     use_ih = scf.spin == 3 and any(inp.flag(k) for k in SPIN_ORBIT_KEYWORDS)
     elements = element_positions(scf, [basis[s].ls for s in labels])
     blocks = {op: operator_blocks(scf, elements, op, use_ih) for op in operators}
@@ -127,11 +132,30 @@ def read_run(
         notes.append(f"basis strings read from {basis_from} (the scfout echoes no input)")
     if scf.spin == 3 and not use_ih:
         notes.append("iHks not added to H: no spin-orbit, LDA+U, NC-constraint or Zeeman option is on (as OpenMX does)")
-    version = out.version if out is not None else f"unknown (scfout format {scf.version}: OpenMX {_FORMAT_RELEASES[scf.version]})"
-    source = Source("openmx", version, os.fspath(run_dir), {op: (os.fspath(path),) for op in operators},
-                    tuple(notes), {op: 0.0 for op in operators})
-    return Record(atoms, tuple(labels), basis, blocks, nspin, source, scf.n_electrons,
-                  scf.chemical_potential * HARTREE_TO_EV_OPENMX, spin_moment=_spin_moment(scf, out))
+    version = (
+        out.version
+        if out is not None
+        else f"unknown (scfout format {scf.version}: OpenMX {_FORMAT_RELEASES[scf.version]})"
+    )
+    source = Source(
+        "openmx",
+        version,
+        os.fspath(run_dir),
+        {op: (os.fspath(path),) for op in operators},
+        tuple(notes),
+        {op: 0.0 for op in operators},
+    )
+    return Record(
+        atoms,
+        tuple(labels),
+        basis,
+        blocks,
+        nspin,
+        source,
+        scf.n_electrons,
+        scf.chemical_potential * HARTREE_TO_EV_OPENMX,
+        spin_moment=_spin_moment(scf, out),
+    )
 
 
 def _input(scf: Scfout, out: OutFile | None) -> tuple[OpenmxInput, str]:
@@ -143,8 +167,10 @@ def _input(scf: Scfout, out: OutFile | None) -> tuple[OpenmxInput, str]:
         if "definition.of.atomic.species" in inp.blocks and "atoms.speciesandcoordinates" in inp.blocks:
             return inp, where
     raise MissingInputError(
-        Path(scf.path).parent, f"no basis strings: {scf.path} echoes no input with the species and atoms blocks, and "
-        f"no {_stem(scf.path)}.out with them is beside it")
+        Path(scf.path).parent,
+        f"no basis strings: {scf.path} echoes no input with the species and atoms blocks, and "
+        f"no {_stem(scf.path)}.out with them is beside it",
+    )
 
 
 def _basis(inp: OpenmxInput, labels: list[str], scf: Scfout, where: str) -> Basis:
@@ -153,12 +179,17 @@ def _basis(inp: OpenmxInput, labels: list[str], scf: Scfout, where: str) -> Basi
     species = {}
     for label in dict.fromkeys(labels):
         if label not in definitions:
-            raise FileFormatError(where, f"atoms use species {label!r}, which <Definition.of.Atomic.Species does not define")
+            raise FileFormatError(
+                where, f"atoms use species {label!r}, which <Definition.of.Atomic.Species does not define"
+            )
         species[label] = species_basis(label, definitions[label], where)
     for atom, (label, n) in enumerate(zip(labels, scf.n_orbitals.tolist())):
         if species[label].n_orb != n:
-            raise FileFormatError(scf.path, f"atom {atom + 1} ({label}) has {n} orbitals here, but its basis "
-                                            f"{definitions[label]} (from {where}) gives {species[label].n_orb}")
+            raise FileFormatError(
+                scf.path,
+                f"atom {atom + 1} ({label}) has {n} orbitals here, but its basis "
+                f"{definitions[label]} (from {where}) gives {species[label].n_orb}",
+            )
     return Basis(tuple(species.values()))
 
 
@@ -206,5 +237,6 @@ def _reference(path: Path, record: Record) -> BandReference | None:
         energies = energies[..., :occupied]
     if energies.shape[0] < n_channels:
         raise FileFormatError(path, f"{energies.shape[0]} eigenvalue column(s), the run has {n_channels} spin channels")
-    return BandReference(os.fspath(path), kpoints, energies[:n_channels] * HARTREE_TO_EV_OPENMX,
-                         resolution * HARTREE_TO_EV_OPENMX)
+    return BandReference(
+        os.fspath(path), kpoints, energies[:n_channels] * HARTREE_TO_EV_OPENMX, resolution * HARTREE_TO_EV_OPENMX
+    )

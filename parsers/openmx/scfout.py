@@ -18,7 +18,6 @@ import numpy as np
 from slem_dft.compression import open_binary
 from slem_dft.errors import FileFormatError, TruncatedFileError, UnsupportedVersionError
 
-
 __all__ = ["SUPPORTED_VERSIONS", "Scfout", "read_scfout"]
 
 #: scfout format versions this reader knows: 0 (<= 3.8), 1 and 2 (3.7.x dev), 3 (3.9).
@@ -103,9 +102,13 @@ class _Stream:
         try:
             data = self._fh.read(n_bytes)
         except _STREAM_ERRORS as exc:
-            raise TruncatedFileError(self.path, f"compressed stream is cut or corrupt ({exc})", f"byte {self.offset}") from None
+            raise TruncatedFileError(
+                self.path, f"compressed stream is cut or corrupt ({exc})", f"byte {self.offset}"
+            ) from None
         if len(data) != n_bytes:
-            raise TruncatedFileError(self.path, f"file ends in {what}: {len(data)} of {n_bytes} bytes", f"byte {self.offset}")
+            raise TruncatedFileError(
+                self.path, f"file ends in {what}: {len(data)} of {n_bytes} bytes", f"byte {self.offset}"
+            )
         self.offset += n_bytes
         return data
 
@@ -122,7 +125,11 @@ def _byteorder(head: bytes, path: str) -> str:
         ints = np.frombuffer(head, dtype=order + "i4")
         if 0 <= ints[1] <= 15 and ints[0] > 0 and ints[5] >= 0:
             return order
-    raise FileFormatError(path, "not an OpenMX scfout: the header (atom count, spin/version word) is invalid in either byte order", "byte 0")
+    raise FileFormatError(
+        path,
+        "not an OpenMX scfout: the header (atom count, spin/version word) is invalid in either byte order",
+        "byte 0",
+    )
 
 
 def read_scfout(path: str | os.PathLike, keep: tuple[str, ...] = ("H", "iH", "S", "DM", "iDM")) -> Scfout:
@@ -147,19 +154,25 @@ def read_scfout(path: str | os.PathLike, keep: tuple[str, ...] = ("H", "iH", "S"
         atomnum, word, _c, _l, _r, tcpycell = np.frombuffer(head, dtype=stream.byteorder + "i4").tolist()
         version, spin = divmod(word, 4)
         if version not in SUPPORTED_VERSIONS or spin == 2:
-            raise UnsupportedVersionError(path, f"spin/version word {word}: version {version}, SpinP_switch {spin} is not a known scfout")
+            raise UnsupportedVersionError(
+                path, f"spin/version word {word}: version {version}, SpinP_switch {spin} is not a known scfout"
+            )
         order_max = int(stream.ints(1, "order_max")[0]) if version >= 1 else 1
         stream.doubles(4 * (tcpycell + 1), "atv")
         atv_ijk = stream.ints(4 * (tcpycell + 1), "atv_ijk").reshape(-1, 4)[:, 1:]
         tno = stream.ints(atomnum, "Total_NumOrbs")
         fnan = stream.ints(atomnum, "FNAN")
         if tno.min() <= 0 or fnan.min() < 0:
-            raise FileFormatError(path, "negative or zero orbital/neighbour counts in the header", f"byte {stream.offset}")
+            raise FileFormatError(
+                path, "negative or zero orbital/neighbour counts in the header", f"byte {stream.offset}"
+            )
         n_blocks = int(np.sum(fnan + 1))
         natn = stream.ints(n_blocks, "natn") - 1  # 1-based in the file
         ncn = stream.ints(n_blocks, "ncn")
         if natn.min() < 0 or natn.max() >= atomnum or ncn.min() < 0 or ncn.max() > tcpycell:
-            raise FileFormatError(path, "neighbour lists point outside the atoms or cells of the header", f"byte {stream.offset}")
+            raise FileFormatError(
+                path, "neighbour lists point outside the atoms or cells of the header", f"byte {stream.offset}"
+            )
         cell = stream.doubles(12, "tv").reshape(3, 4)[:, 1:]
         stream.doubles(12, "rtv")
         positions = stream.doubles(4 * atomnum, "Gxyz").reshape(-1, 4)[:, 1:]
@@ -198,7 +211,9 @@ def _input_echo(stream: _Stream) -> str:
     Anything after them (e.g. an appended ``.out``) is ignored."""
     n_lines = int(stream.ints(1, "the input-echo line count")[0])
     if not 0 <= n_lines <= 10_000_000:
-        raise FileFormatError(stream.path, f"input-echo line count {n_lines} is not plausible", f"byte {stream.offset - 4}")
+        raise FileFormatError(
+            stream.path, f"input-echo line count {n_lines} is not plausible", f"byte {stream.offset - 4}"
+        )
     records = stream.raw(_LINE_RECORD * n_lines, "the echoed input lines")
     lines = (records[k : k + _LINE_RECORD].split(b"\0", 1)[0] for k in range(0, len(records), _LINE_RECORD))
     return b"".join(lines).decode("utf-8", errors="replace")

@@ -57,9 +57,17 @@ def _read_v0(f: FortranFile, values: bool) -> SparseMatrices:
     n_species = int(f.read_array("<i4", "number of species", 1)[0])
     table = f.read_array(SIESTA_HSX_SPECIES, "species (label, zval, no)", n_species)
     species = tuple(
-        SpeciesRecord(_label(row["label"]), float(row["zval"]),
-                      np.array([f.read_array("<i4", f"orbital (n, l, zeta) of {_label(row['label'])}", 3)
-                                for _ in range(int(row["no"]))], dtype=np.int64).reshape(-1, 3))
+        SpeciesRecord(
+            _label(row["label"]),
+            float(row["zval"]),
+            np.array(
+                [
+                    f.read_array("<i4", f"orbital (n, l, zeta) of {_label(row['label'])}", 3)
+                    for _ in range(int(row["no"]))
+                ],
+                dtype=np.int64,
+            ).reshape(-1, 3),
+        )
         for row in table
     )
     na_u = int(f.read_array("<i4", "number of atoms", 1)[0])
@@ -69,26 +77,56 @@ def _read_v0(f: FortranFile, values: bool) -> SparseMatrices:
     lasto = np.concatenate([[0], np.cumsum(counts)])
     if not np.array_equal(pairs[:, 0] - 1, np.repeat(np.arange(na_u), counts)):
         raise FileFormatError(f.path, "orbitals are not grouped by atom", f"record {f.record_no - 1}")
-    return SparseMatrices(f.path, "HSX v0", no_u, no_s, nspin, numh, col, H if values else None,
-                          S if values else None, qtot, temp, None, None, None, xij, None, None, isa, lasto,
-                          species, gamma, single_precision=True)
+    return SparseMatrices(
+        f.path,
+        "HSX v0",
+        no_u,
+        no_s,
+        nspin,
+        numh,
+        col,
+        H if values else None,
+        S if values else None,
+        qtot,
+        temp,
+        None,
+        None,
+        None,
+        xij,
+        None,
+        None,
+        isa,
+        lasto,
+        species,
+        gamma,
+        single_precision=True,
+    )
 
 
 def _read_v12(f: FortranFile, version: int, values: bool) -> SparseMatrices:
     is_dp = bool(read_logical(f, "is_dp flag")[0])
-    na_u, no_u, nspin, n_species, *nsc = (int(x) for x in f.read_array("<i4", "header (na_u, no_u, nspin, nspecies, nsc)", 7))
+    na_u, no_u, nspin, n_species, *nsc = (
+        int(x) for x in f.read_array("<i4", "header (na_u, no_u, nspin, nspecies, nsc)", 7)
+    )
     n_s = int(np.prod(nsc))
     no_s = n_s * no_u
     _check_header(f, no_u, no_s, nspin)
     reals = f.read_array("<f8", "cell, Ef, qtot, temp", 12)
     cell, (fermi, qtot, temp) = reals[:9].reshape(3, 3).copy(), reals[9:]
-    geometry = f.read_array(np.dtype([("isc", "<i4", (n_s, 3)), ("xa", "<f8", (na_u, 3)), ("isa", "<i4", na_u),
-                                      ("lasto", "<i4", na_u)]), "isc_off, xa, isa, lasto", 1)[0]
+    geometry = f.read_array(
+        np.dtype([("isc", "<i4", (n_s, 3)), ("xa", "<f8", (na_u, 3)), ("isa", "<i4", na_u), ("lasto", "<i4", na_u)]),
+        "isc_off, xa, isa, lasto",
+        1,
+    )[0]
     table = f.read_array(SIESTA_HSX_SPECIES, "species (label, zval, no)", n_species)
     species = tuple(
-        SpeciesRecord(_label(row["label"]), float(row["zval"]),
-                      f.read_array("<i4", f"orbitals (n, l, zeta) of {_label(row['label'])}", 3 * int(row["no"]))
-                      .reshape(-1, 3).astype(np.int64))
+        SpeciesRecord(
+            _label(row["label"]),
+            float(row["zval"]),
+            f.read_array("<i4", f"orbitals (n, l, zeta) of {_label(row['label'])}", 3 * int(row["no"]))
+            .reshape(-1, 3)
+            .astype(np.int64),
+        )
         for row in table
     )
     if version == 2:
@@ -102,10 +140,30 @@ def _read_v12(f: FortranFile, version: int, values: bool) -> SparseMatrices:
     lasto = np.concatenate([[0], geometry["lasto"]]).astype(np.int64)
     if lasto[-1] != no_u or np.any(np.diff(lasto) <= 0):
         raise FileFormatError(f.path, f"lasto {lasto[1:].tolist()} does not end at no_u = {no_u}", "record 5")
-    return SparseMatrices(f.path, f"HSX v{version}", no_u, no_s, nspin, numh, col, H, S, float(qtot), float(temp),
-                          float(fermi), np.array(nsc, dtype=np.int64), geometry["isc"].astype(np.int64), None, cell,
-                          geometry["xa"].astype(np.float64), geometry["isa"].astype(np.int64) - 1, lasto, species,
-                          gamma=n_s == 1, single_precision=not is_dp)
+    return SparseMatrices(
+        f.path,
+        f"HSX v{version}",
+        no_u,
+        no_s,
+        nspin,
+        numh,
+        col,
+        H,
+        S,
+        float(qtot),
+        float(temp),
+        float(fermi),
+        np.array(nsc, dtype=np.int64),
+        geometry["isc"].astype(np.int64),
+        None,
+        cell,
+        geometry["xa"].astype(np.float64),
+        geometry["isa"].astype(np.int64) - 1,
+        lasto,
+        species,
+        gamma=n_s == 1,
+        single_precision=not is_dp,
+    )
 
 
 def _check_header(f: FortranFile, no_u: int, no_s: int, nspin: int) -> None:

@@ -18,8 +18,9 @@ from .text import read_eig, read_fdf, read_kp
 __all__ = ["eig_reference", "find_references"]
 
 
-def eig_reference(eig: str | os.PathLike, kp: str | os.PathLike | None, record: Record, bohr_to_ang: float,
-                  occupied_only: bool = True) -> BandReference:
+def eig_reference(
+    eig: str | os.PathLike, kp: str | os.PathLike | None, record: Record, bohr_to_ang: float, occupied_only: bool = True
+) -> BandReference:
     """An ``.EIG`` with its ``.KP`` (Cartesian, 1/Bohr) as a band reference in reduced k.
 
     k_red = A k / 2 pi with A the cell rows in Bohr (``bohr_to_ang``: the writing version's
@@ -42,7 +43,7 @@ def eig_reference(eig: str | os.PathLike, kp: str | os.PathLike | None, record: 
         kpoints = cart @ (record.atoms.cell.array / bohr_to_ang).T / (2 * np.pi)
     if occupied_only:
         n_occ = int((energies < printed.fermi).sum(axis=2).max())
-        energies = energies[:, :, :max(n_occ, 1)]
+        energies = energies[:, :, : max(n_occ, 1)]
     return BandReference(os.fspath(eig), kpoints, np.ascontiguousarray(energies), printed.resolution)
 
 

@@ -62,11 +62,16 @@ def find_files(run_dir: str | os.PathLike) -> tuple[str | None, Path, Path | Non
     if label not in stems or not ({".HSX", ".TSHS"} & set(stems[label])):
         with_hs = [s for s, kinds in stems.items() if {".HSX", ".TSHS"} & set(kinds)]
         if not with_hs:
-            raise MissingInputError(run_dir, "no .HSX or .TSHS file: SIESTA's DM alone has no structure "
-                                    "(save H and S with SaveHS or TS.HS.Save)")
+            raise MissingInputError(
+                run_dir,
+                "no .HSX or .TSHS file: SIESTA's DM alone has no structure (save H and S with SaveHS or TS.HS.Save)",
+            )
         if len(with_hs) > 1:
-            raise AmbiguousInputError(run_dir, f"several systems ({', '.join(sorted(with_hs))}) and no fdf "
-                                      "SystemLabel naming one; name the files explicitly")
+            raise AmbiguousInputError(
+                run_dir,
+                f"several systems ({', '.join(sorted(with_hs))}) and no fdf "
+                "SystemLabel naming one; name the files explicitly",
+            )
         label = with_hs[0]
     kinds = stems[label]
     return label, kinds.get(".HSX", kinds.get(".TSHS")), kinds.get(".DM")
@@ -79,25 +84,43 @@ def _read_matrices(path: Path) -> SparseMatrices:
 def _version(run_dir: Path, hs: SparseMatrices, label: str | None) -> tuple[str, list[str]]:
     """The SIESTA version that wrote ``hs`` and notes on how it was decided."""
     if hs.kind == "HSX v0":
-        return SIESTA_LEGACY_VERSION, [f"{Path(hs.path).name} is HSX version 0, written by SIESTA <= 4.1 (legacy units)"]
+        return SIESTA_LEGACY_VERSION, [
+            f"{Path(hs.path).name} is HSX version 0, written by SIESTA <= 4.1 (legacy units)"
+        ]
     if (run_dir / "RUN.out").is_file() and (version := read_run_out(run_dir / "RUN.out").version):
         return version, []
     sibling = find_companion([run_dir], ".HSX", label)
     if sibling is not None and hsx_version(sibling) == 0:
-        return SIESTA_LEGACY_VERSION, [(f"SIESTA version not recorded; the run's {sibling.name} is HSX version 0, written by "
-                          "SIESTA <= 4.1 (legacy units)")]
+        return SIESTA_LEGACY_VERSION, [
+            (
+                f"SIESTA version not recorded; the run's {sibling.name} is HSX version 0, written by "
+                "SIESTA <= 4.1 (legacy units)"
+            )
+        ]
     eig = find_companion([run_dir], ".EIG", label)
     if eig is not None and hs.fermi is not None:
         printed = read_eig(eig)
         legacy, codata = (abs(hs.fermi * c - printed.fermi) for c in (RY_TO_EV_SIESTA41, RY_TO_EV_CODATA2018))
         if abs(legacy - codata) > 2 * printed.fermi_resolution:
             if legacy < codata:
-                return SIESTA_LEGACY_VERSION, [(f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's "
-                                  "with the SIESTA <= 4.1 constant 13.60580 eV/Ry")]
-            return "5.x", [(f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's with the "
-                            "CODATA 2018 constant of SIESTA 5")]
-    return "unknown", [("SIESTA version not recorded (no RUN.out, no HSX v0, no .EIG Fermi level precise enough "
-                        "to tell the unit constants apart): SIESTA 5 (CODATA 2018) units assumed")]
+                return SIESTA_LEGACY_VERSION, [
+                    (
+                        f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's "
+                        "with the SIESTA <= 4.1 constant 13.60580 eV/Ry"
+                    )
+                ]
+            return "5.x", [
+                (
+                    f"SIESTA version not recorded; {eig.name}'s Fermi level matches the file's with the "
+                    "CODATA 2018 constant of SIESTA 5"
+                )
+            ]
+    return "unknown", [
+        (
+            "SIESTA version not recorded (no RUN.out, no HSX v0, no .EIG Fermi level precise enough "
+            "to tell the unit constants apart): SIESTA 5 (CODATA 2018) units assumed"
+        )
+    ]
 
 
 def read_run(
@@ -157,11 +180,25 @@ def read_run(
     if st.files:
         notes.append(f"structure/basis companions: {', '.join(Path(f).name for f in st.files)}")
     source = Source("siesta", version, os.fspath(run_dir), used, tuple(notes), precision)
-    atoms = ase.Atoms(numbers=[ase.data.atomic_numbers[st.basis[s].element] for s in st.species],
-                      positions=st.xa * bohr, cell=st.cell * bohr, pbc=True)
+    atoms = ase.Atoms(
+        numbers=[ase.data.atomic_numbers[st.basis[s].element] for s in st.species],
+        positions=st.xa * bohr,
+        cell=st.cell * bohr,
+        pbc=True,
+    )
     nspin = {1: 1, 2: 2}.get(hs.nspin, 4)
-    return Record(atoms, st.species, st.basis, out, nspin, source, float(hs.qtot), fermi, gamma_only=hs.gamma,
-                  spin_moment=log.spin_moment if log else None)
+    return Record(
+        atoms,
+        st.species,
+        st.basis,
+        out,
+        nspin,
+        source,
+        float(hs.qtot),
+        fermi,
+        gamma_only=hs.gamma,
+        spin_moment=log.spin_moment if log else None,
+    )
 
 
 def _images(hs: SparseMatrices, st: SiestaStructure) -> np.ndarray:
@@ -207,8 +244,9 @@ def _to_blocks(numh, col, values, no_u, images, maps, st: SiestaStructure, unit:
         vals = (values * factor).reshape(-1)
         idx, ch = np.tile(np.arange(rows.size), n_comp), np.repeat(np.arange(n_comp), rows.size)
     counts = st.basis.orbital_counts(st.species)
-    return BlockMatrix.from_entries(atom[rows][idx], local[rows][idx], atom[juo][idx], local[juo][idx], R[idx], ch,
-                                    vals, counts, _SPIN[n_comp])
+    return BlockMatrix.from_entries(
+        atom[rows][idx], local[rows][idx], atom[juo][idx], local[juo][idx], R[idx], ch, vals, counts, _SPIN[n_comp]
+    )
 
 
 def _eig_fermi(run_dir: Path, label: str | None) -> float | None:

@@ -24,6 +24,7 @@ __all__ = [
     "rows_of",
 ]
 
+
 @dataclass(frozen=True)
 class SpeciesRecord:
     """A species as an HSX file lists it: label, valence charge and (n, l, zeta) of each orbital
@@ -90,7 +91,9 @@ def read_logical(f: FortranFile, what: str, count: int = 1) -> np.ndarray:
     """Fortran logicals: 0 is false; 1 (gfortran) and -1 (Intel) are true."""
     raw = f.read_array("<i4", what, count)
     if not np.all(np.isin(raw, (0, 1, -1))):
-        raise FileFormatError(f.path, f"{what}: {raw.tolist()} are not Fortran logicals (0, 1 or -1)", f"record {f.record_no - 1}")
+        raise FileFormatError(
+            f.path, f"{what}: {raw.tolist()} are not Fortran logicals (0, 1 or -1)", f"record {f.record_no - 1}"
+        )
     return raw != 0
 
 
@@ -98,11 +101,14 @@ def read_pattern(f: FortranFile, no_u: int, no_s: int, nnz: int | None = None) -
     """``numh`` (one record) then one record of 1-based columns per row -> (numh, 0-based col)."""
     numh = f.read_array("<i4", "numh (elements per row)", no_u).astype(np.int64)
     if np.any(numh < 0) or (nnz is not None and int(numh.sum()) != nnz):
-        raise FileFormatError(f.path, f"numh sums to {int(numh.sum())}, the header announces {nnz} elements",
-                              f"record {f.record_no - 1}")
+        raise FileFormatError(
+            f.path, f"numh sums to {int(numh.sum())}, the header announces {nnz} elements", f"record {f.record_no - 1}"
+        )
     col = f.read_rows(numh, "<i4", "column indices").astype(np.int64) - 1
     if col.size and (col.min() < 0 or col.max() >= no_s):
-        raise FileFormatError(f.path, f"column index outside 1..{no_s}", f"records {f.record_no - no_u}-{f.record_no - 1}")
+        raise FileFormatError(
+            f.path, f"column index outside 1..{no_s}", f"records {f.record_no - no_u}-{f.record_no - 1}"
+        )
     return numh, col
 
 
@@ -122,8 +128,11 @@ def images_from_xij(m: SparseMatrices, cell: np.ndarray, xa: np.ndarray, tol: fl
     R = np.rint(frac).astype(np.int64)
     resid = np.abs((frac - R) @ cell).max(initial=0.0)
     if resid > tol:
-        raise FileFormatError(m.path, f"xij differ from lattice vectors of the given structure by up to {resid:.2e} "
-                              "Bohr: the STRUCT_OUT/XV does not belong to this file")
+        raise FileFormatError(
+            m.path,
+            f"xij differ from lattice vectors of the given structure by up to {resid:.2e} "
+            "Bohr: the STRUCT_OUT/XV does not belong to this file",
+        )
     image = m.col // m.no_u
     out = np.zeros((m.no_s // m.no_u, 3), dtype=np.int64)
     out[image] = R

@@ -44,10 +44,13 @@ def shells_of(orbitals: np.ndarray, label: str, path: str) -> tuple[Shell, ...]:
     shells, seen, o = [], {}, 0
     while o < len(orbitals):
         n, l, z = (int(x) for x in orbitals[o][:3])
-        block = orbitals[o:o + 2 * l + 1, :3]
+        block = orbitals[o : o + 2 * l + 1, :3]
         if len(block) != 2 * l + 1 or np.any(block != (n, l, z)):
-            raise FileFormatError(path, f"species {label}: orbital {o + 1} starts an l={l} shell of {2 * l + 1} "
-                                  "functions, but the following orbitals do not continue it")
+            raise FileFormatError(
+                path,
+                f"species {label}: orbital {o + 1} starts an l={l} shell of {2 * l + 1} "
+                "functions, but the following orbitals do not continue it",
+            )
         shells.append(Shell(l, seen.get(l, 0)))
         seen[l] = seen.get(l, 0) + 1
         o += 2 * l + 1
@@ -73,8 +76,9 @@ def _text_geometry(folders: list[Path], label: str | None) -> Geometry | None:
     return None
 
 
-def read_structure(hs: SparseMatrices, folders: list[Path], label: str | None, fdf: Fdf,
-                   bohr_to_ang: float) -> SiestaStructure:
+def read_structure(
+    hs: SparseMatrices, folders: list[Path], label: str | None, fdf: Fdf, bohr_to_ang: float
+) -> SiestaStructure:
     """Assemble the structure of the matrices in ``hs``; ``folders`` are searched for the
     companions (run directory first), ``bohr_to_ang`` is the writing version's constant."""
     used: list[str] = []
@@ -86,8 +90,11 @@ def read_structure(hs: SparseMatrices, folders: list[Path], label: str | None, f
         cell, xa = text_geo.cell * scale, text_geo.positions * scale
         used.append(text_geo.path)
     else:
-        raise MissingInputError(folders[0], f"{Path(hs.path).name} ({hs.kind}) holds no cell: the run needs its "
-                                f"{label or '<SystemLabel>'}.STRUCT_OUT or .XV")
+        raise MissingInputError(
+            folders[0],
+            f"{Path(hs.path).name} ({hs.kind}) holds no cell: the run needs its "
+            f"{label or '<SystemLabel>'}.STRUCT_OUT or .XV",
+        )
     na = hs.na_u
     if len(xa) != na:
         raise FileFormatError(used[0] if used else hs.path, f"{len(xa)} atoms, but {hs.path} has {na}")
@@ -97,8 +104,11 @@ def read_structure(hs: SparseMatrices, folders: list[Path], label: str | None, f
     species = tuple(labels[s] for s in isa)
     counts = basis.orbital_counts(species)
     if not np.array_equal(counts, np.diff(hs.lasto)):
-        raise FileFormatError(hs.path, f"orbitals per atom {np.diff(hs.lasto).tolist()} do not match the basis "
-                              f"{counts.tolist()} from {', '.join(used) or hs.path}")
+        raise FileFormatError(
+            hs.path,
+            f"orbitals per atom {np.diff(hs.lasto).tolist()} do not match the basis "
+            f"{counts.tolist()} from {', '.join(used) or hs.path}",
+        )
     return SiestaStructure(cell, xa, species, basis, tuple(used))
 
 
@@ -139,8 +149,9 @@ def _species_and_basis(hs, folders, label, fdf, geo, used) -> tuple[list[str], d
             raise MissingInputError(folders[0], "no STRUCT_OUT/XV to say which species each atom of the TSHS is")
         used.append("fdf PAO.Basis")
         return labels, shells, isa
-    raise MissingInputError(folders[0], f"{Path(hs.path).name} holds no basis: the run needs its .ORB_INDX or an "
-                            "fdf PAO.Basis block")
+    raise MissingInputError(
+        folders[0], f"{Path(hs.path).name} holds no basis: the run needs its .ORB_INDX or an fdf PAO.Basis block"
+    )
 
 
 def _fdf_shells(shells) -> list[tuple[int, int]]:
@@ -165,7 +176,8 @@ def _elements(labels, isa, fdf: Fdf, geo: Geometry | None, run_dir: Path) -> dic
         elif lab in by_label:
             z = by_label[lab]
         else:
-            raise MissingInputError(run_dir, f"no element for species {lab}: no STRUCT_OUT/XV and no fdf "
-                                    "ChemicalSpeciesLabel names it")
+            raise MissingInputError(
+                run_dir, f"no element for species {lab}: no STRUCT_OUT/XV and no fdf ChemicalSpeciesLabel names it"
+            )
         out[lab] = ase.data.chemical_symbols[abs(z)]  # SIESTA marks ghost atoms by negative Z
     return out

@@ -51,7 +51,7 @@ def _read_geometry(path: str | os.PathLike, per_atom: int) -> tuple[np.ndarray, 
     try:
         cell = np.array([[float(x) for x in ln[:3]] for ln in lines[:3]])
         na = int(lines[3][0])
-        atoms = np.array([[float(x) for x in ln[:per_atom]] for ln in lines[4:4 + na]])
+        atoms = np.array([[float(x) for x in ln[:per_atom]] for ln in lines[4 : 4 + na]])
     except (IndexError, ValueError) as exc:
         raise FileFormatError(path, f"not a SIESTA structure file ({exc})") from None
     if cell.shape != (3, 3) or atoms.shape != (na, per_atom):
@@ -62,14 +62,17 @@ def _read_geometry(path: str | os.PathLike, per_atom: int) -> tuple[np.ndarray, 
 def read_struct_out(path: str | os.PathLike) -> Geometry:
     """STRUCT_OUT: cell in Angstrom, per atom species, Z and *fractional* coordinates."""
     cell, atoms = _read_geometry(path, 5)
-    return Geometry(os.fspath(path), "Ang", cell, atoms[:, 2:5] @ cell, atoms[:, 0].astype(np.int64),
-                    atoms[:, 1].astype(np.int64))
+    return Geometry(
+        os.fspath(path), "Ang", cell, atoms[:, 2:5] @ cell, atoms[:, 0].astype(np.int64), atoms[:, 1].astype(np.int64)
+    )
 
 
 def read_xv(path: str | os.PathLike) -> Geometry:
     """XV: cell and Cartesian positions in Bohr (velocities ignored)."""
     cell, atoms = _read_geometry(path, 5)
-    return Geometry(os.fspath(path), "Bohr", cell, atoms[:, 2:5], atoms[:, 0].astype(np.int64), atoms[:, 1].astype(np.int64))
+    return Geometry(
+        os.fspath(path), "Bohr", cell, atoms[:, 2:5], atoms[:, 0].astype(np.int64), atoms[:, 1].astype(np.int64)
+    )
 
 
 def read_orb_indx(path: str | os.PathLike) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -202,8 +205,10 @@ def read_fdf(run_dir: str | os.PathLike) -> Fdf:
         while i < len(lines):
             parts = lines[i].split()
             if parts[0].lower() == "%block" and len(parts) > 1:
-                end = next((j for j in range(i + 1, len(lines)) if lines[j].split()[0].lower() == "%endblock"), len(lines))
-                blocks[_key(parts[1])] = (path, lines[i + 1:end])
+                end = next(
+                    (j for j in range(i + 1, len(lines)) if lines[j].split()[0].lower() == "%endblock"), len(lines)
+                )
+                blocks[_key(parts[1])] = (path, lines[i + 1 : end])
                 i = end
             elif _key(parts[0]) == "systemlabel" and len(parts) > 1:
                 label = parts[1]
@@ -234,16 +239,22 @@ def _pao_basis(path: Path, rows: list[str]) -> dict[str, tuple[tuple[int, int, i
                 n, l, nz = int(p[0]), int(p[1]), int(p[2])
                 shells.append((l, 0, n, nz))
                 if "P" in p[3:]:
-                    after = p[p.index("P") + 1:]
+                    after = p[p.index("P") + 1 :]
                     n_pol = int(after[0]) if after and after[0].isdigit() else 1
                     shells.append((l + 1, 1, n, n_pol))
                 i += 2  # shell line and radii
-                if i < len(rows) and not re.match(r"^(n=|\d+\s+\d+\s+\d+)", rows[i]) and len(rows[i].split()) == nz \
-                        and all(re.fullmatch(r"[-+.\deEdD]+", t) and "." in t for t in rows[i].split()):
+                if (
+                    i < len(rows)
+                    and not re.match(r"^(n=|\d+\s+\d+\s+\d+)", rows[i])
+                    and len(rows[i].split()) == nz
+                    and all(re.fullmatch(r"[-+.\deEdD]+", t) and "." in t for t in rows[i].split())
+                ):
                     i += 1  # scale factors
             # SIESTA appends the orbitals of "P" polarisation shells after all the others
             # (seen on pt2_soc_siesta41: its on-site S only fits s s d d p).
-            out[label] = tuple((n, l, nz, bool(pol)) for l, pol, n, nz in sorted(shells, key=lambda s: (s[1], s[0], s[2])))
+            out[label] = tuple(
+                (n, l, nz, bool(pol)) for l, pol, n, nz in sorted(shells, key=lambda s: (s[1], s[0], s[2]))
+            )
     except (IndexError, ValueError):
         raise FileFormatError(path, f"cannot read the PAO.Basis block near {rows[min(i, len(rows) - 1)]!r}") from None
     return out

@@ -21,8 +21,12 @@ def read_tshs(path: str | os.PathLike, values: bool = True) -> SparseMatrices:
     """Read a TSHS file; ``values=False`` stops after the sparsity pattern."""
     f = FortranFile(path)
     if f.peek_length() != 4:
-        raise UnsupportedVersionError(f.path, "not a TSHS version 1 file (the first record is not one integer); "
-                                      "old TranSIESTA version 0 files are not supported", "record 1")
+        raise UnsupportedVersionError(
+            f.path,
+            "not a TSHS version 1 file (the first record is not one integer); "
+            "old TranSIESTA version 0 files are not supported",
+            "record 1",
+        )
     version = int(f.read_array("<i4", "version", 1)[0])
     if version != 1:
         raise UnsupportedVersionError(f.path, f"TSHS version {version}; only version 1 is supported", "record 1")
@@ -37,8 +41,11 @@ def read_tshs(path: str | os.PathLike, values: bool = True) -> SparseMatrices:
     f.read(what="istep, ia1")
     lasto = f.read_array("<i4", "lasto(0:na_u)", na_u + 1).astype(np.int64)
     if lasto[0] != 0 or lasto[-1] != no_u or np.any(np.diff(lasto) <= 0):
-        raise FileFormatError(f.path, f"lasto {lasto.tolist()} is not a cumulative count ending at no_u = {no_u}",
-                              f"record {f.record_no - 1}")
+        raise FileFormatError(
+            f.path,
+            f"lasto {lasto.tolist()} is not a cumulative count ending at no_u = {no_u}",
+            f"record {f.record_no - 1}",
+        )
     numh, col = read_pattern(f, no_u, no_s, nnz)
     H = S = None
     if values:
@@ -50,6 +57,26 @@ def read_tshs(path: str | os.PathLike, values: bool = True) -> SparseMatrices:
     isc_off = None
     if not gamma:
         isc_off = f.read_array("<i4", "isc_off", 3 * (no_s // no_u)).reshape(-1, 3).astype(np.int64)
-    return SparseMatrices(f.path, "TSHS v1", no_u, no_s, nspin, numh, col, H, S, qtot, temp, fermi, nsc, isc_off,
-                          None, geometry[:9].reshape(3, 3).copy(), geometry[9:].reshape(na_u, 3).copy(), None, lasto,
-                          None, bool(gamma))
+    return SparseMatrices(
+        f.path,
+        "TSHS v1",
+        no_u,
+        no_s,
+        nspin,
+        numh,
+        col,
+        H,
+        S,
+        qtot,
+        temp,
+        fermi,
+        nsc,
+        isc_off,
+        None,
+        geometry[:9].reshape(3, 3).copy(),
+        geometry[9:].reshape(na_u, 3).copy(),
+        None,
+        lasto,
+        None,
+        bool(gamma),
+    )

@@ -16,8 +16,8 @@ from .command import BandsReport, load_structure, run_bands
 from .compare import BandComparison, compare_bands
 from .fermi import KSPACING, default_kmesh, fermi_level_from_mesh, kmesh
 from .files import plot_bands, read_dat, write_dat
-from .kpath import KPath, SYMPREC, high_symmetry_points, parse_kpath, reference_kpath, seekpath_kpath
-from .solver import BandSolver, Bands, compute_bands
+from .kpath import SYMPREC, KPath, high_symmetry_points, parse_kpath, reference_kpath, seekpath_kpath
+from .solver import Bands, BandSolver, compute_bands
 
 __all__ = [
     "BandComparison",

@@ -17,7 +17,6 @@ from ..data import Record
 from ..errors import ConfigError, MissingInputError
 from ..kspace import DENSE_LIMIT
 from ..reference import BandReference
-
 from .compare import BandComparison, _window_mask, compare_bands
 from .fermi import default_kmesh, fermi_level_from_mesh
 from .files import plot_bands, write_dat
@@ -48,8 +47,11 @@ def _band_reference(record: Record, where: str) -> BandReference:
 
     refs = [r for r in read_references(record) if isinstance(r, BandReference)]
     if not refs:
-        raise MissingInputError(where, "no band-energy reference in this run (BANDS_1.dat, eig_occ.txt, band.txt, "
-                                       ".EIG, .Band or .out eigenvalues)")
+        raise MissingInputError(
+            where,
+            "no band-energy reference in this run (BANDS_1.dat, eig_occ.txt, band.txt, "
+            ".EIG, .Band or .out eigenvalues)",
+        )
     return refs[0]
 
 
@@ -59,8 +61,10 @@ def _to_cell(reference: BandReference, ref_cell: np.ndarray, cell: np.ndarray) -
     comparison cannot follow."""
     x = cell @ np.linalg.inv(ref_cell)
     if not (np.allclose(x, np.round(x), atol=1e-4) and abs(round(np.linalg.det(x))) == 1):
-        raise ConfigError(f"{reference.path}: the reference run's cell is not the structure's cell (cell = X ref_cell "
-                          f"with X = {np.round(x, 4).tolist()}); compare in the same cell")
+        raise ConfigError(
+            f"{reference.path}: the reference run's cell is not the structure's cell (cell = X ref_cell "
+            f"with X = {np.round(x, 4).tolist()}); compare in the same cell"
+        )
     return BandReference(reference.path, reference.kpoints @ x.T, reference.energies, reference.resolution)
 
 
@@ -77,19 +81,37 @@ class BandsReport:
     n_kpoints: int
 
     def to_dict(self) -> dict:
-        out = {"files": [os.fspath(p) for p in self.files], "fermi_energy": self.fermi_energy,
-                   "fermi_source": self.fermi_source, "reference": self.reference, "solver": self.solver,
-                   "n_kpoints": self.n_kpoints, "comparison": None}
+        out = {
+            "files": [os.fspath(p) for p in self.files],
+            "fermi_energy": self.fermi_energy,
+            "fermi_source": self.fermi_source,
+            "reference": self.reference,
+            "solver": self.solver,
+            "n_kpoints": self.n_kpoints,
+            "comparison": None,
+        }
         if self.comparison is not None:
             out["comparison"] = self.comparison.__dict__
         return out
 
 
-def run_bands(structure: str | os.PathLike, output: str | os.PathLike, *, index: int = 0,
-              ref: str | os.PathLike | None = None, kpath: str | None = None, npoints: int = 300,
-              window: float = 5.0, mesh: Sequence[int] | None = None, smearing: float = 0.01,
-              fermi: float | None = None, n_bands: int = 32, dense_limit: int = DENSE_LIMIT,
-              own_reference: bool = True, progress: bool = False) -> BandsReport:
+def run_bands(
+    structure: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    index: int = 0,
+    ref: str | os.PathLike | None = None,
+    kpath: str | None = None,
+    npoints: int = 300,
+    window: float = 5.0,
+    mesh: Sequence[int] | None = None,
+    smearing: float = 0.01,
+    fermi: float | None = None,
+    n_bands: int = 32,
+    dense_limit: int = DENSE_LIMIT,
+    own_reference: bool = True,
+    progress: bool = False,
+) -> BandsReport:
     """``slem-dft bands``: bands of a stored or parsed structure along a path or on a
     reference's k-points; writes ``output``.dat, .json and .png.
 
@@ -106,8 +128,9 @@ def run_bands(structure: str | os.PathLike, output: str | os.PathLike, *, index:
         from ..registry import read_run
 
         ref_record = read_run(ref, operators=("S",))
-        reference = _to_cell(_band_reference(ref_record, os.fspath(ref)), ref_record.atoms.cell.array,
-                             record.atoms.cell.array)
+        reference = _to_cell(
+            _band_reference(ref_record, os.fspath(ref)), ref_record.atoms.cell.array, record.atoms.cell.array
+        )
         ref_fermi = ref_record.fermi_energy
     elif own_reference and kpath is None and Path(structure).is_dir():
         from ..registry import read_references
@@ -136,11 +159,15 @@ def run_bands(structure: str | os.PathLike, output: str | os.PathLike, *, index:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     title = f"{record.atoms.get_chemical_formula()}  ({record.source.path})"
-    files = [write_dat(output.with_name(output.name + ".dat"), path, bands, fermi_energy),
-             plot_bands(output.with_name(output.name + ".png"), path, bands, fermi_energy, window, reference,
-                        comparison, title)]
-    report = BandsReport(files, fermi_energy, source, comparison, reference.path if reference else None,
-                         bands.solver, len(path.kpoints))
+    files = [
+        write_dat(output.with_name(output.name + ".dat"), path, bands, fermi_energy),
+        plot_bands(
+            output.with_name(output.name + ".png"), path, bands, fermi_energy, window, reference, comparison, title
+        ),
+    ]
+    report = BandsReport(
+        files, fermi_energy, source, comparison, reference.path if reference else None, bands.solver, len(path.kpoints)
+    )
     json_path = output.with_name(output.name + ".json")
     report.files.append(json_path)
     atomic_write(json_path, json.dumps(report.to_dict(), indent=2))

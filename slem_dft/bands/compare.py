@@ -11,7 +11,6 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..reference import BandReference
-
 from .solver import Bands
 
 __all__ = ["BandComparison", "compare_bands"]
@@ -45,8 +44,9 @@ def _window_mask(reference: BandReference, fermi_energy: float, window: float) -
     e = reference.energies
     mask = np.abs(e - fermi_energy) <= window
     if not mask.any():
-        raise ConfigError(f"{reference.path}: no reference band lies within {window:g} eV of E_F = "
-                          f"{fermi_energy:.4f} eV")
+        raise ConfigError(
+            f"{reference.path}: no reference band lies within {window:g} eV of E_F = {fermi_energy:.4f} eV"
+        )
     return mask
 
 
@@ -61,18 +61,29 @@ def compare_bands(bands: Bands, reference: BandReference, fermi_energy: float, w
     ``--nbands`` for shift-invert) is an error, not a silent skip.
     """
     if bands.energies.shape[0] != reference.energies.shape[0] or len(bands.kpoints) != reference.energies.shape[1]:
-        raise ConfigError(f"{reference.path}: reference has {reference.energies.shape[:2]} (spins, k-points), "
-                          f"computed bands {bands.energies.shape[:2]}")
+        raise ConfigError(
+            f"{reference.path}: reference has {reference.energies.shape[:2]} (spins, k-points), "
+            f"computed bands {bands.energies.shape[:2]}"
+        )
     mask = _window_mask(reference, fermi_energy, window)
     devs, per_channel = [], []
     for c, k, n in zip(*np.nonzero(mask)):
         j = n - bands.first[c, k]
         if not 0 <= j < bands.energies.shape[2]:
-            raise ConfigError(f"band {n} at k-point {k} (reference {reference.energies[c, k, n]:.4f} eV) was not "
-                              "computed: raise --nbands")
+            raise ConfigError(
+                f"band {n} at k-point {k} (reference {reference.energies[c, k, n]:.4f} eV) was not "
+                "computed: raise --nbands"
+            )
         devs.append((c, abs(bands.energies[c, k, j] - reference.energies[c, k, n])))
     dev = np.array([d for _, d in devs])
     channel = np.array([c for c, _ in devs])
     per_channel = [1e3 * float(dev[channel == c].max(initial=0.0)) for c in range(bands.energies.shape[0])]
-    return BandComparison(1e3 * float(dev.max()), 1e3 * float(dev.mean()), int(dev.size), per_channel, window,
-                          fermi_energy, 1e3 * reference.resolution)
+    return BandComparison(
+        1e3 * float(dev.max()),
+        1e3 * float(dev.mean()),
+        int(dev.size),
+        per_channel,
+        window,
+        fermi_energy,
+        1e3 * reference.resolution,
+    )

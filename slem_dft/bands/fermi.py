@@ -14,7 +14,6 @@ import scipy.special
 from ..data import Record
 from ..errors import ConfigError, MissingInputError
 from ..kspace import DENSE_LIMIT
-
 from .kpath import _reciprocal
 from .solver import BandSolver, compute_bands
 
@@ -24,7 +23,9 @@ __all__ = ["KSPACING", "default_kmesh", "fermi_level_from_mesh", "kmesh"]
 KSPACING = 0.1
 
 
-def default_kmesh(cell: np.ndarray, pbc: Sequence[bool] = (True, True, True), spacing: float = KSPACING) -> tuple[int, ...]:
+def default_kmesh(
+    cell: np.ndarray, pbc: Sequence[bool] = (True, True, True), spacing: float = KSPACING
+) -> tuple[int, ...]:
     """Points per reciprocal vector for a k-spacing of ``spacing`` 1/Angstrom (1 along a
     non-periodic direction)."""
     lengths = np.linalg.norm(_reciprocal(cell), axis=1)
@@ -48,9 +49,15 @@ def _occupation(x: np.ndarray, method: str) -> np.ndarray:
     raise ConfigError(f"unknown smearing {method!r}: choose fermi-dirac or gaussian")
 
 
-def fermi_level_from_mesh(record: Record, mesh: Sequence[int] | None = None, smearing: float = 0.01,
-                method: str = "fermi-dirac", gamma_centred: bool = True, dense_limit: int = DENSE_LIMIT,
-                progress: bool = False) -> float:
+def fermi_level_from_mesh(
+    record: Record,
+    mesh: Sequence[int] | None = None,
+    smearing: float = 0.01,
+    method: str = "fermi-dirac",
+    gamma_centred: bool = True,
+    dense_limit: int = DENSE_LIMIT,
+    progress: bool = False,
+) -> float:
     """The chemical potential (eV) that holds ``record.n_electrons`` in the bands of H(k), S(k)
     on a Monkhorst-Pack mesh (``mesh``, default :func:`default_kmesh`; ``gamma_centred`` as in
     :func:`kmesh`, equal weights), each state occupied by
@@ -65,8 +72,10 @@ def fermi_level_from_mesh(record: Record, mesh: Sequence[int] | None = None, sme
         raise ConfigError(f"smearing must be > 0 eV, got {smearing}")
     solver = BandSolver(record, dense_limit)
     if not solver.dense:
-        raise ConfigError(f"the Fermi level needs every band: {solver.size} orbitals exceed the dense limit "
-                          f"{dense_limit}; give it with --fermi")
+        raise ConfigError(
+            f"the Fermi level needs every band: {solver.size} orbitals exceed the dense limit "
+            f"{dense_limit}; give it with --fermi"
+        )
     if mesh is None:
         mesh = (1, 1, 1) if record.gamma_only else default_kmesh(record.atoms.cell.array, record.atoms.pbc)
     energies = compute_bands(record, kmesh(mesh, gamma_centred), dense_limit=dense_limit, progress=progress).energies
@@ -77,5 +86,6 @@ def fermi_level_from_mesh(record: Record, mesh: Sequence[int] | None = None, sme
 
     if not excess(energies.min() - 50 * smearing) < 0 < excess(energies.max() + 50 * smearing):
         raise ConfigError(f"{record.n_electrons:g} electrons do not fit in the {energies.shape[-1]} bands")
-    return float(scipy.optimize.brentq(excess, energies.min() - 50 * smearing, energies.max() + 50 * smearing,
-                                       xtol=1e-9))
+    return float(
+        scipy.optimize.brentq(excess, energies.min() - 50 * smearing, energies.max() + 50 * smearing, xtol=1e-9)
+    )

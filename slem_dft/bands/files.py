@@ -11,7 +11,6 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..reference import BandReference
-
 from .compare import BandComparison
 from .kpath import KPath
 from .solver import Bands
@@ -28,9 +27,11 @@ def write_dat(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy:
     for c in range(n_ch):
         columns += [bands.first[c][:, None], bands.energies[c]]
     labels = " ".join(f"{i}:{name}" for i, name in kpath.labels)
-    header = (f"slem-dft bands\nE_F = {fermi_energy:.10f} eV\nchannels = {n_ch}  bands = {n_b}  solver = {bands.solver}\n"
-              f"labels = {labels}\n"
-              "columns: distance(1/Angstrom) k1 k2 k3 (reduced), then per channel: first_band energies(eV)...")
+    header = (
+        f"slem-dft bands\nE_F = {fermi_energy:.10f} eV\nchannels = {n_ch}  bands = {n_b}  solver = {bands.solver}\n"
+        f"labels = {labels}\n"
+        "columns: distance(1/Angstrom) k1 k2 k3 (reduced), then per channel: first_band energies(eV)..."
+    )
     text = io.StringIO()
     np.savetxt(text, np.hstack(columns), fmt="%.10f", header=header)
     atomic_write(path, text.getvalue())
@@ -49,13 +50,20 @@ def read_dat(path: str | os.PathLike) -> tuple[float, np.ndarray, np.ndarray, np
                 header[key] = value
     data = np.loadtxt(path, ndmin=2)
     n_ch, n_b = int(header["channels"]), int(header["bands"])
-    energies = np.stack([data[:, 5 + c * (n_b + 1): 5 + c * (n_b + 1) + n_b] for c in range(n_ch)])
+    energies = np.stack([data[:, 5 + c * (n_b + 1) : 5 + c * (n_b + 1) + n_b] for c in range(n_ch)])
     return float(header["E_F"]), data[:, 0], data[:, 1:4], energies
 
 
-def plot_bands(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy: float, window: float,
-               reference: BandReference | None = None, comparison: BandComparison | None = None,
-               title: str = "") -> Path:
+def plot_bands(
+    path: str | os.PathLike,
+    kpath: KPath,
+    bands: Bands,
+    fermi_energy: float,
+    window: float,
+    reference: BandReference | None = None,
+    comparison: BandComparison | None = None,
+    title: str = "",
+) -> Path:
     """PNG of E - E_F along the path: one colour per spin channel, the reference as open
     markers, E_F as a dashed line, high-symmetry labels on the axis."""
     import matplotlib
@@ -75,8 +83,16 @@ def plot_bands(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy
         if reference is not None:
             r = reference.energies[c] - fermi_energy
             x = np.repeat(kpath.distance[:, None], r.shape[1], axis=1)
-            ax.plot(x.ravel(), r.ravel(), "o", ms=3.0, mfc="none", color="k" if c == 0 else "tab:orange",
-                    mew=0.7, label=f"DFT {names[c]}" if bands.energies.shape[0] == 2 else "DFT")
+            ax.plot(
+                x.ravel(),
+                r.ravel(),
+                "o",
+                ms=3.0,
+                mfc="none",
+                color="k" if c == 0 else "tab:orange",
+                mew=0.7,
+                label=f"DFT {names[c]}" if bands.energies.shape[0] == 2 else "DFT",
+            )
     ax.axhline(0.0, color="grey", ls="--", lw=0.8)
     for n in kpath.breaks:
         ax.axvline(kpath.distance[n], color="k", lw=0.8)
@@ -93,8 +109,10 @@ def plot_bands(path: str | os.PathLike, kpath: KPath, bands: Bands, fermi_energy
     ax.set_ylabel("E - E$_F$ (eV)")
     ax.set_xlabel("k (1/Å)" if not ticks else "")
     if comparison is not None:
-        title += (f"\nvs DFT within ±{comparison.window_eV:g} eV: max {comparison.max_abs_meV:.3g} meV, "
-                  f"mean {comparison.mean_abs_meV:.3g} meV")
+        title += (
+            f"\nvs DFT within ±{comparison.window_eV:g} eV: max {comparison.max_abs_meV:.3g} meV, "
+            f"mean {comparison.mean_abs_meV:.3g} meV"
+        )
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()

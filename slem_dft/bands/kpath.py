@@ -79,8 +79,7 @@ def high_symmetry_points(record: Record, symprec: float = SYMPREC) -> dict[str, 
     return points
 
 
-def _path_from_segments(segments: Sequence[Sequence[tuple[str, np.ndarray]]], cell: np.ndarray,
-                        npoints: int) -> KPath:
+def _path_from_segments(segments: Sequence[Sequence[tuple[str, np.ndarray]]], cell: np.ndarray, npoints: int) -> KPath:
     """Straight lines between consecutive points of each segment, ``npoints`` in all spread by
     length (each line gets at least 2 points, both ends included)."""
     b = _reciprocal(cell)
@@ -93,7 +92,7 @@ def _path_from_segments(segments: Sequence[Sequence[tuple[str, np.ndarray]]], ce
     for (name0, k0), (name1, k1) in lines:
         joined = bool(kpoints) and np.allclose(kpoints[-1], k0) and labels[-1][1] == _label(name0)
         n = max(2, round(npoints * np.linalg.norm((k1 - k0) @ b) / total))
-        t = np.linspace(0.0, 1.0, n)[1 if joined else 0:]
+        t = np.linspace(0.0, 1.0, n)[1 if joined else 0 :]
         if kpoints and not joined:
             breaks.append(len(kpoints))
         if not joined:
@@ -148,8 +147,10 @@ def parse_kpath(text: str, record: Record, npoints: int = 300) -> KPath:
         else:
             known = high_symmetry_points(record) if known is None else known
             if name not in known:
-                raise ConfigError(f"unknown k-label {name!r}; known for this structure: "
-                                  f"{', '.join(sorted(known))} (or give coordinates: '{name} k1 k2 k3')")
+                raise ConfigError(
+                    f"unknown k-label {name!r}; known for this structure: "
+                    f"{', '.join(sorted(known))} (or give coordinates: '{name} k1 k2 k3')"
+                )
             k = known[name]
         segments[-1].append((name, k))
     return _path_from_segments([s for s in segments if s], record.atoms.cell.array, npoints)

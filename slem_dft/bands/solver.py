@@ -38,10 +38,12 @@ def _ldl_inertia_and_solver(a: sp.csc_matrix) -> tuple[int, Callable[[np.ndarray
     permuted = a.tocsr()[order][:, order].tocsc()
     real = not np.any(permuted.data.imag)
     if real:
-        permuted = sp.csc_matrix((np.ascontiguousarray(permuted.data.real), permuted.indices, permuted.indptr),
-                                 shape=permuted.shape)
-    lu = scipy.sparse.linalg.splu(permuted, permc_spec="NATURAL", diag_pivot_thresh=0.0,
-                                  options={"SymmetricMode": True})
+        permuted = sp.csc_matrix(
+            (np.ascontiguousarray(permuted.data.real), permuted.indices, permuted.indptr), shape=permuted.shape
+        )
+    lu = scipy.sparse.linalg.splu(
+        permuted, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+    )
     if not np.array_equal(lu.perm_r, lu.perm_c):
         raise ArithmeticError("SuperLU pivoted off the diagonal: the inertia count is not valid")
     inverse = np.argsort(order)
@@ -87,12 +89,15 @@ class BandSolver:
         s = self.S(k)
         return self.H(k, channel), spin_expand(s) if self._expand else s
 
-    def eigenvalues(self, k: np.ndarray, channel: int = 0, n_bands: int = 32,
-                    sigma: float = 0.0) -> tuple[int, np.ndarray]:
+    def eigenvalues(
+        self, k: np.ndarray, channel: int = 0, n_bands: int = 32, sigma: float = 0.0
+    ) -> tuple[int, np.ndarray]:
         """(index of the first band returned, ascending eigenvalues in eV) at reduced ``k``:
         all bands when dense, else the ``n_bands`` nearest ``sigma`` (eV)."""
         if self._gamma_only and np.any(np.abs(k - np.round(k)) > 1e-9):
-            raise ConfigError(f"{self._path}: gamma-only (folded) matrices give the bands at Gamma only, not at k = {k}")
+            raise ConfigError(
+                f"{self._path}: gamma-only (folded) matrices give the bands at Gamma only, not at k = {k}"
+            )
         h, s = self.matrices(k, channel)
         if self.dense:
             h, s = h.toarray(), s.toarray()
@@ -100,8 +105,11 @@ class BandSolver:
         n_bands = min(n_bands, self.size - 2)
         n_below, solve = _ldl_inertia_and_solver((h - sigma * s).tocsc())
         op = scipy.sparse.linalg.LinearOperator(h.shape, matvec=solve, dtype=np.complex128)
-        e = np.sort(scipy.sparse.linalg.eigsh(h, n_bands, M=s, sigma=sigma, OPinv=op, which="LM",
-                                              return_eigenvectors=False).real)
+        e = np.sort(
+            scipy.sparse.linalg.eigsh(
+                h, n_bands, M=s, sigma=sigma, OPinv=op, which="LM", return_eigenvectors=False
+            ).real
+        )
         return n_below - int(np.sum(e < sigma)), e
 
 
@@ -124,8 +132,14 @@ class Bands:
     solver: str
 
 
-def compute_bands(record: Record, kpoints: np.ndarray, n_bands: int = 32, sigma: float = 0.0,
-                  dense_limit: int = DENSE_LIMIT, progress: bool = False) -> Bands:
+def compute_bands(
+    record: Record,
+    kpoints: np.ndarray,
+    n_bands: int = 32,
+    sigma: float = 0.0,
+    dense_limit: int = DENSE_LIMIT,
+    progress: bool = False,
+) -> Bands:
     """Bands of every spin channel at ``kpoints`` (reduced), see :class:`BandSolver`;
     ``progress`` shows a tqdm bar over k-points on stderr."""
     from tqdm import tqdm
@@ -133,8 +147,10 @@ def compute_bands(record: Record, kpoints: np.ndarray, n_bands: int = 32, sigma:
     solver = BandSolver(record, dense_limit)
     kpoints = np.atleast_2d(np.asarray(kpoints, dtype=np.float64))
     energies, first = [], np.zeros((solver.n_channels, len(kpoints)), dtype=np.int64)
-    with threadpool_limits(1 if solver.size < _THREADED_SIZE else None), \
-            tqdm(total=solver.n_channels * len(kpoints), desc="bands", unit="k", disable=not progress) as bar:
+    with (
+        threadpool_limits(1 if solver.size < _THREADED_SIZE else None),
+        tqdm(total=solver.n_channels * len(kpoints), desc="bands", unit="k", disable=not progress) as bar,
+    ):
         for c in range(solver.n_channels):
             rows = []
             for n, k in enumerate(kpoints):

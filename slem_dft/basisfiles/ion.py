@@ -26,8 +26,16 @@ from ..errors import ConventionError, FileFormatError, MissingInputError
 from ..overlap import RadialFunction
 from ..units import BOHR_TO_ANG_SIESTA5, siesta_units
 
-__all__ = ["IonFile", "IonOrbital", "check_basis", "find_ion_files", "radial_function", "radial_functions", "read_ion",
-           "read_radial_basis"]
+__all__ = [
+    "IonFile",
+    "IonOrbital",
+    "check_basis",
+    "find_ion_files",
+    "radial_function",
+    "radial_functions",
+    "read_ion",
+    "read_radial_basis",
+]
 
 #: Largest relative spread of the grid steps that still counts as a uniform grid.
 _UNIFORM_TOL = 1e-6
@@ -143,9 +151,17 @@ def read_ion(path: str | os.PathLike) -> IonFile:
     orbitals = []
     for k, node in enumerate(paos.findall("orbital")):
         r, values, cutoff = _radfunc(node, path, f"orbital {k + 1}")
-        orbitals.append(IonOrbital(_int_attr(node, "l", path), _int_attr(node, "n", path),
-                                   _int_attr(node, "z", path), bool(_int_attr(node, "ispol", path)),
-                                   r, values, cutoff))
+        orbitals.append(
+            IonOrbital(
+                _int_attr(node, "l", path),
+                _int_attr(node, "n", path),
+                _int_attr(node, "z", path),
+                bool(_int_attr(node, "ispol", path)),
+                r,
+                values,
+                cutoff,
+            )
+        )
     kb = []
     for k, node in enumerate([] if kbs is None else kbs.findall("projector")):
         l = _int_attr(node, "l", path)
@@ -182,8 +198,10 @@ def radial_functions(path: str | os.PathLike, species: SpeciesBasis) -> list[Rad
     against the shells of ``species``."""
     ion = read_ion(path)
     if ion.element != species.element or ion.shells != species.shells:
-        raise ConventionError(f"{path}: {ion.element} shells l={[s.l for s in ion.shells]} do not match "
-                              f"{species.label}'s {species.element} shells l={list(species.ls)}")
+        raise ConventionError(
+            f"{path}: {ion.element} shells l={[s.l for s in ion.shells]} do not match "
+            f"{species.label}'s {species.element} shells l={list(species.ls)}"
+        )
     return [radial_function(o, BOHR_TO_ANG_SIESTA5) for o in ion.orbitals]
 
 
@@ -194,12 +212,15 @@ def check_basis(record: Record, ions: Mapping[str, IonFile]) -> None:
         if ion is None:
             raise MissingInputError(record.source.path, f"no .ion.xml for species {sb.label}")
         if ion.element != sb.element or ion.shells != sb.shells:
-            raise ConventionError(f"{ion.path}: {ion.element} shells l={[s.l for s in ion.shells]} do not match the "
-                                  f"data's {sb.element} shells l={list(sb.ls)}")
+            raise ConventionError(
+                f"{ion.path}: {ion.element} shells l={[s.l for s in ion.shells]} do not match the "
+                f"data's {sb.element} shells l={list(sb.ls)}"
+            )
 
 
-def find_ion_files(record: Record, folder: str | os.PathLike | None = None,
-                   required: bool = True) -> dict[str, IonFile] | None:
+def find_ion_files(
+    record: Record, folder: str | os.PathLike | None = None, required: bool = True
+) -> dict[str, IonFile] | None:
     """Species label -> its ``<label>.ion.xml`` in ``folder`` (default: the record's run
     directory), checked against the record's basis (:func:`check_basis`). When a file is
     missing: an error, or None if not ``required``."""
@@ -220,5 +241,4 @@ def read_radial_basis(record: Record) -> dict[str, list[RadialFunction]]:
     files in its run directory (Angstrom, the record's shell order), converted with the Bohr
     of the SIESTA version that wrote the run (as the positions were)."""
     bohr = siesta_units(record.source.code_version)[1]
-    return {label: [radial_function(o, bohr) for o in ion.orbitals]
-            for label, ion in find_ion_files(record).items()}
+    return {label: [radial_function(o, bohr) for o in ion.orbitals] for label, ion in find_ion_files(record).items()}

@@ -30,7 +30,9 @@ def species_basis(label: str, pao: str, path: str) -> SpeciesBasis:
         counts[_L_LETTERS.index(m.group(1))] = int(m.group(2))
         pos = m.end()
     if not dash or pos != len(spec) or not counts:
-        raise FileFormatError(path, f"species {label}: cannot read the basis string {pao!r} (expected e.g. Si7.0-s2p2d1)")
+        raise FileFormatError(
+            path, f"species {label}: cannot read the basis string {pao!r} (expected e.g. Si7.0-s2p2d1)"
+        )
     zetas = [counts.get(l, 0) for l in range(max(counts) + 1)]
     return SpeciesBasis.from_zeta_counts(label, _element(label, name, path), zetas)
 

@@ -24,11 +24,22 @@ def _show_defaults(ctx, param, value):
 
 @click.command(context_settings=_CONTEXT)
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run folder for checkpoints and metrics.csv [default: CONFIG without suffix].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder for checkpoints and metrics.csv [default: CONFIG without suffix].",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in the output folder from its last checkpoint.")
-@click.option("--show-defaults", is_flag=True, is_eager=True, expose_value=False, callback=_show_defaults,
-              help="Print every option with its default and exit.")
+@click.option(
+    "--show-defaults",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_show_defaults,
+    help="Print every option with its default and exit.",
+)
 @_errors_to_exit
 def fit(config, output, resume):
     """Train a SLEM model as CONFIG.yaml says (see --show-defaults)."""
@@ -41,10 +52,16 @@ def fit(config, output, resume):
 @click.command(context_settings=_CONTEXT)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--window", type=click.FloatRange(min=0.0, min_open=True), default=2.0, show_default=True,
-              help="Half-width (eV) of the band window around the Fermi level for the eigenvalue error.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print JSON (h_mae_meV, s_mae, dm_mae, eig_mae_meV, eig_max_meV, tables).")
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Half-width (eV) of the band window around the Fermi level for the eigenvalue error.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (h_mae_meV, s_mae, dm_mae, eig_mae_meV, eig_max_meV, tables)."
+)
 @_errors_to_exit
 def evaluate(model, store, window, as_json):
     """Mean absolute errors of MODEL on STORE per operator, onsite/hopping, species and shell
@@ -61,7 +78,9 @@ def evaluate(model, store, window, as_json):
             click.echo(f"  {key:<12} {value:.6g}")
     if "eig_mae_meV" in result:
         kpoints = " ".join("(" + ",".join(f"{x:g}" for x in k) + ")" for k in result["eig_kpoints"])
-        click.echo(f"band energies within E_F +- {result['eig_window_eV']:g} eV at k = {kpoints} "
-                   f"({result['eig_states']} states, E_F from {'/'.join(result['eig_fermi_source'])}"
-                   f"{', aligned by the mean error' if result['eig_aligned'] else ''})")
+        click.echo(
+            f"band energies within E_F +- {result['eig_window_eV']:g} eV at k = {kpoints} "
+            f"({result['eig_states']} states, E_F from {'/'.join(result['eig_fermi_source'])}"
+            f"{', aligned by the mean error' if result['eig_aligned'] else ''})"
+        )
         click.echo(f"  MAE {result['eig_mae_meV']:.6g} meV, max {result['eig_max_meV']:.6g} meV")

@@ -19,14 +19,27 @@ __all__ = ["predict"]
 @click.command(context_settings=_CONTEXT)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("structures", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Store to write (same format as convert).")
-@click.option("--operators", default=None,
-              help="Comma-separated operators [default: the model's, plus S when the radial orbitals are known].")
-@click.option("--basis-file", multiple=True, callback=_assignments,
-              help="LABEL=FILE radial orbitals (ABACUS .orb, SIESTA .ion.xml) for the exact overlap (repeat).")
-@click.option("--atoms-per-chunk", default=256, type=click.IntRange(1),
-              help="Centre atoms per chunk: sets peak memory.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Store to write (same format as convert).",
+)
+@click.option(
+    "--operators",
+    default=None,
+    help="Comma-separated operators [default: the model's, plus S when the radial orbitals are known].",
+)
+@click.option(
+    "--basis-file",
+    multiple=True,
+    callback=_assignments,
+    help="LABEL=FILE radial orbitals (ABACUS .orb, SIESTA .ion.xml) for the exact overlap (repeat).",
+)
+@click.option(
+    "--atoms-per-chunk", default=256, type=click.IntRange(1), help="Centre atoms per chunk: sets peak memory."
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", help="Where the model runs.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads per process [default: torch's].")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")

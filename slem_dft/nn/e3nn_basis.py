@@ -22,13 +22,21 @@ import math
 import torch
 from e3nn import o3
 
-__all__ = ["PERMUTATION", "so3_generators", "wigner_D", "irreps_D", "change_of_basis", "edge_frame_angles", "matrix_to_angles"]
+__all__ = [
+    "PERMUTATION",
+    "so3_generators",
+    "wigner_D",
+    "irreps_D",
+    "change_of_basis",
+    "edge_frame_angles",
+    "matrix_to_angles",
+]
 
 #: The rotation P with P (x, y, z) = (y, z, x) (a cyclic permutation, det +1).
 PERMUTATION = ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 0.0, 0.0))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _generators64(l: int) -> torch.Tensor:
     """(3, 2l+1, 2l+1) float64 real so(3) generators of e3nn's basis.
 
@@ -48,7 +56,7 @@ def so3_generators(l: int, dtype: torch.dtype = torch.float64, device=None) -> t
     return _generators64(l).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _quarter_turn64(l: int) -> torch.Tensor:
     """D^l(Rz(pi/2)), which maps rotations about x onto rotations about y."""
     return torch.matrix_exp(0.5 * math.pi * _generators64(l)[2])
@@ -87,7 +95,7 @@ def wigner_D(l: int, alpha: torch.Tensor, beta: torch.Tensor, gamma: torch.Tenso
     return d
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _change_of_basis64(l: int) -> torch.Tensor:
     p = torch.tensor(PERMUTATION, dtype=torch.float64)
     alpha, beta, gamma = matrix_to_angles(p)

@@ -55,7 +55,7 @@ class PaddedBasis:
     orbital_index: tuple[np.ndarray, ...]
 
     @classmethod
-    def from_species(cls, bases: Iterable[SpeciesBasis]) -> "PaddedBasis":
+    def from_species(cls, bases: Iterable[SpeciesBasis]) -> PaddedBasis:
         """The padded basis of the given species (duplicates by label must agree)."""
         by_label: dict[str, SpeciesBasis] = {}
         for sb in bases:
@@ -115,13 +115,17 @@ class PaddedBasis:
 
     def to_dict(self) -> dict:
         """Plain lists (for checkpoints loadable with ``weights_only=True``)."""
-        return {"species": list(self.species), "shell_ls": list(self.shell_ls),
-                "orbital_index": [idx.tolist() for idx in self.orbital_index]}
+        return {
+            "species": list(self.species),
+            "shell_ls": list(self.shell_ls),
+            "orbital_index": [idx.tolist() for idx in self.orbital_index],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PaddedBasis":
-        return cls(tuple(d["species"]), tuple(d["shell_ls"]),
-                   tuple(np.asarray(i, dtype=np.int64) for i in d["orbital_index"]))
+    def from_dict(cls, d: dict) -> PaddedBasis:
+        return cls(
+            tuple(d["species"]), tuple(d["shell_ls"]), tuple(np.asarray(i, dtype=np.int64) for i in d["orbital_index"])
+        )
 
 
 class BlockIrreps(torch.nn.Module):
@@ -163,8 +167,14 @@ class BlockIrreps(torch.nn.Module):
         for g, (l1, l2) in enumerate(self.degree_pairs):
             self.register_buffer(f"K{g}", self._transform(l1, l2), persistent=False)
             mine = [k for k, (a, b) in enumerate(self.slots) if (self.shell_ls[a], self.shell_ls[b]) == (l1, l2)]
-            block_idx = np.stack([(start[self.slots[k][0]] + np.arange(2 * l1 + 1))[:, None] * n
-                                  + start[self.slots[k][1]] + np.arange(2 * l2 + 1)[None, :] for k in mine])
+            block_idx = np.stack(
+                [
+                    (start[self.slots[k][0]] + np.arange(2 * l1 + 1))[:, None] * n
+                    + start[self.slots[k][1]]
+                    + np.arange(2 * l2 + 1)[None, :]
+                    for k in mine
+                ]
+            )
             self.register_buffer(f"block_idx{g}", torch.as_tensor(block_idx.reshape(len(mine), -1)), persistent=False)
             feat_order.append(np.concatenate([feat_start[k] + np.arange((2 * l1 + 1) * (2 * l2 + 1)) for k in mine]))
             block_order.append(block_idx.reshape(-1))
@@ -186,8 +196,11 @@ class BlockIrreps(torch.nn.Module):
     def _transform(l1: int, l2: int) -> torch.Tensor:
         """K (d1 d2, d1 d2) float64 orthogonal: features = vec(B_canonical) @ K."""
         u = torch.kron(change_of_basis(l1), change_of_basis(l2))
-        cg = [o3.wigner_3j(l1, l2, L, dtype=torch.float64).reshape((2 * l1 + 1) * (2 * l2 + 1), 2 * L + 1)
-              * (2 * L + 1) ** 0.5 for L in range(abs(l1 - l2), l1 + l2 + 1)]
+        cg = [
+            o3.wigner_3j(l1, l2, L, dtype=torch.float64).reshape((2 * l1 + 1) * (2 * l2 + 1), 2 * L + 1)
+            * (2 * L + 1) ** 0.5
+            for L in range(abs(l1 - l2), l1 + l2 + 1)
+        ]
         return u @ torch.cat(cg, dim=1)
 
     def _K(self, g: int) -> torch.Tensor:
@@ -196,8 +209,10 @@ class BlockIrreps(torch.nn.Module):
     def to_irreps(self, blocks: torch.Tensor) -> torch.Tensor:
         """(..., N, N) canonical blocks -> (..., irreps_out.dim) features (e3nn basis)."""
         flat = blocks.reshape(*blocks.shape[:-2], self.n_orb * self.n_orb)
-        parts = [(flat[..., getattr(self, f"block_idx{g}")] @ self._K(g).to(blocks.dtype)).flatten(-2)
-                 for g in range(len(self.degree_pairs))]
+        parts = [
+            (flat[..., getattr(self, f"block_idx{g}")] @ self._K(g).to(blocks.dtype)).flatten(-2)
+            for g in range(len(self.degree_pairs))
+        ]
         return torch.cat(parts, dim=-1)[..., self.feat_perm]
 
     def to_blocks(self, features: torch.Tensor) -> torch.Tensor:
@@ -208,7 +223,7 @@ class BlockIrreps(torch.nn.Module):
         for g, (l1, l2) in enumerate(self.degree_pairs):
             n_slots = getattr(self, f"block_idx{g}").shape[0]
             size = (2 * l1 + 1) * (2 * l2 + 1)
-            chunk = grouped[..., f:f + n_slots * size].unflatten(-1, (n_slots, size))
+            chunk = grouped[..., f : f + n_slots * size].unflatten(-1, (n_slots, size))
             parts.append((chunk @ self._K(g).to(features.dtype).T).flatten(-2))
             f += n_slots * size
         cat = torch.cat(parts + [features.new_zeros(features.shape[:-1] + (1,))], dim=-1)
@@ -223,7 +238,11 @@ class BlockIrreps(torch.nn.Module):
         ``orbital_mask_i/j`` are (..., N) bool masks of the two atoms' padded orbitals."""
         pair = orbital_mask_i[..., :, None] & orbital_mask_j[..., None, :]
         flat = pair.reshape(*pair.shape[:-2], -1)
-        parts = [flat[..., getattr(self, f"block_idx{g}")].all(-1, keepdim=True)
-                 .expand(*flat.shape[:-1], -1, (2 * l1 + 1) * (2 * l2 + 1)).flatten(-2)
-                 for g, (l1, l2) in enumerate(self.degree_pairs)]
+        parts = [
+            flat[..., getattr(self, f"block_idx{g}")]
+            .all(-1, keepdim=True)
+            .expand(*flat.shape[:-1], -1, (2 * l1 + 1) * (2 * l2 + 1))
+            .flatten(-2)
+            for g, (l1, l2) in enumerate(self.degree_pairs)
+        ]
         return torch.cat(parts, dim=-1)[..., self.feat_perm]
