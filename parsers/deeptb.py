@@ -70,7 +70,9 @@ def read_block_group(group: h5py.Group, species: tuple[str, ...], basis: Basis, 
             raise FileFormatError(where, f"block {key} names an atom outside 0..{len(species) - 1}")
         block = np.asarray(group[key][()], dtype=np.float64)
         if block.shape != (counts[i], counts[j]):
-            raise FileFormatError(where, f"block {key} has shape {block.shape}, the basis needs {(counts[i], counts[j])}")
+            raise FileFormatError(
+                where, f"block {key} has shape {block.shape}, the basis needs {(counts[i], counts[j])}"
+            )
         if not np.isfinite(block).all():
             raise FileFormatError(where, f"block {key} holds a non-finite value")
         rows.append((i, j, *R))
@@ -104,8 +106,9 @@ def _companion(path: Path) -> dict:
         raise FileFormatError(path, f"not JSON ({exc})") from None
 
 
-def read_dataset(folder: str | os.PathLike, basis: Mapping[str, str] | None = None,
-                 operators: tuple[str, ...] = ("H", "S", "DM")) -> list[Record]:
+def read_dataset(
+    folder: str | os.PathLike, basis: Mapping[str, str] | None = None, operators: tuple[str, ...] = ("H", "S", "DM")
+) -> list[Record]:
     """Every frame of a DeePTB trajectory folder as a record.
 
     ``basis`` (element -> basis string) is needed where no ``slem_dft.json`` gives it (DeePTB
@@ -129,8 +132,10 @@ def read_dataset(folder: str | os.PathLike, basis: Mapping[str, str] | None = No
     if info.get("pos_type", "cart") != "cart":
         raise FileFormatError(folder / "info.json", f"pos_type {info.get('pos_type')!r}: only cart is read")
     if len(positions) != nframes * natoms or len(cells) not in (3, 3 * nframes):
-        raise FileFormatError(folder / "positions.dat", f"{len(positions)} positions and {len(cells)} cell rows "
-                              f"for {nframes} frames of {natoms} atoms")
+        raise FileFormatError(
+            folder / "positions.dat",
+            f"{len(positions)} positions and {len(cells)} cell rows for {nframes} frames of {natoms} atoms",
+        )
     symbols = tuple(ase.data.chemical_symbols[z] for z in numbers)
     missing = sorted(set(symbols) - set(strings))
     if missing:
@@ -148,20 +153,29 @@ def read_dataset(folder: str | os.PathLike, basis: Mapping[str, str] | None = No
     handles = {op: h5py.File(path, "r") for op, path in files.items()}
     try:
         for frame in range(nframes):
-            cell = cells[3 * frame:3 * frame + 3] if len(cells) > 3 else cells
-            atoms = ase.Atoms(numbers=numbers, positions=positions[frame * natoms:(frame + 1) * natoms], cell=cell,
-                              pbc=bool(info.get("pbc", True)))
+            cell = cells[3 * frame : 3 * frame + 3] if len(cells) > 3 else cells
+            atoms = ase.Atoms(
+                numbers=numbers,
+                positions=positions[frame * natoms : (frame + 1) * natoms],
+                cell=cell,
+                pbc=bool(info.get("pbc", True)),
+            )
             blocks = {}
             for op, f in handles.items():
                 key = str(frame) if "0" in f else str(frame + 1)
                 if key not in f:
                     raise FileFormatError(files[op], f"no group for frame {frame}")
                 blocks[op] = read_block_group(f[key], symbols, species_basis, os.fspath(files[op]))
-            source = Source("deeptb", "unknown", os.fspath(folder), {op: (os.fspath(p),) for op, p in files.items()},
-                            notes, {op: 0.0 for op in files})
+            source = Source(
+                "deeptb",
+                "unknown",
+                os.fspath(folder),
+                {op: (os.fspath(p),) for op, p in files.items()},
+                notes,
+                {op: 0.0 for op in files},
+            )
             records.append(Record(atoms, symbols, species_basis, blocks, 1, source, electrons[frame], fermi[frame]))
     finally:
         for f in handles.values():
             f.close()
     return records
-

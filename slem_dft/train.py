@@ -434,7 +434,7 @@ def evaluate(model_path: str | os.PathLike, store: str | os.PathLike, kpoints=DE
     model was trained with ``train.onsite_shift``. Where the store has H and S: the error of the
     band energies of the predicted H (with the store's S) against the stored H, S at
     ``kpoints`` (reduced) for the bands within E_F +- ``window`` (eV), see
-    :func:`slem_dft.nn.spectrum.eigenvalue_errors` (``eig_mae_meV``, ``eig_max_meV``, ...).
+    :func:`slem_dft.spectrum.eigenvalue_errors` (``eig_mae_meV``, ``eig_max_meV``, ...).
     """
     model, state = load_checkpoint(model_path)
     shift = FitConfig.from_dict(state["config"]).train.onsite_shift

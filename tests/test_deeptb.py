@@ -100,8 +100,12 @@ def test_deeptb_reads_our_folders_as_the_same_blocks(tmp_path, bundled):
     script = tmp_path / "read.py"
     script.write_text(DPTB_READ)
     env = {**os.environ, "PYTHONPATH": os.environ.get("SLEM_DFT_DPTB_PYTHONPATH", "")}
-    subprocess.run([DPTB_PYTHON, str(script), str(tmp_path / "set"), repr({"Si": "2s2p1d"}), "8.6",
-                    str(tmp_path / "blocks.h5")], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [DPTB_PYTHON, str(script), str(tmp_path / "set"), repr({"Si": "2s2p1d"}), "8.6", str(tmp_path / "blocks.h5")],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     H = record.operators["H"]
     order = deeptb_order(record.basis.species[0])
     seen = set()

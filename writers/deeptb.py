@@ -35,8 +35,15 @@ from slem_dft.atomic import atomic_write
 from slem_dft.data import Record, SpeciesBasis
 from slem_dft.errors import ConfigError
 
-__all__ = ["FILE_OF_OPERATOR", "SIDECAR", "basis_string", "deeptb_order", "export_files", "export_records",
-           "write_dataset"]
+__all__ = [
+    "FILE_OF_OPERATOR",
+    "SIDECAR",
+    "basis_string",
+    "deeptb_order",
+    "export_files",
+    "export_records",
+    "write_dataset",
+]
 
 #: operator -> the block file DeePTB reads it from
 FILE_OF_OPERATOR = {"H": "hamiltonians.h5", "S": "overlaps.h5", "DM": "DM.h5"}
@@ -64,8 +71,10 @@ def _element_bases(records: Sequence[Record]) -> dict[str, str]:
         for sb in rec.basis.species:
             text = basis_string(sb)
             if bases.setdefault(sb.element, text) != text:
-                raise ConfigError(f"{rec.source.path}: element {sb.element} has bases {bases[sb.element]} and {text}; "
-                                  "a DeePTB dataset needs one basis per element")
+                raise ConfigError(
+                    f"{rec.source.path}: element {sb.element} has bases {bases[sb.element]} and {text}; "
+                    "a DeePTB dataset needs one basis per element"
+                )
     return bases
 
 
@@ -93,8 +102,12 @@ def _write_blocks(path: Path, records: Sequence[Record], operator: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_dataset(folder: str | os.PathLike, records: Sequence[Record], operators: Sequence[str] = ("H", "S", "DM"),
-                  prefix: str = "frames") -> list[Path]:
+def write_dataset(
+    folder: str | os.PathLike,
+    records: Sequence[Record],
+    operators: Sequence[str] = ("H", "S", "DM"),
+    prefix: str = "frames",
+) -> list[Path]:
     """Write ``records`` as DeePTB trajectory folders ``folder/prefix.K``; returns the folders.
 
     Raises :class:`ConfigError` for spin-polarised or spinor records, for an operator a record
@@ -107,7 +120,9 @@ def write_dataset(folder: str | os.PathLike, records: Sequence[Record], operator
             raise ConfigError(f"{rec.source.path}: DeePTB datasets hold spinless operators only (nspin {rec.nspin})")
         missing = [op for op in operators if op not in rec.operators]
         if missing:
-            raise ConfigError(f"{rec.source.path}: no {', '.join(missing)} to write (stored: {', '.join(rec.operators)})")
+            raise ConfigError(
+                f"{rec.source.path}: no {', '.join(missing)} to write (stored: {', '.join(rec.operators)})"
+            )
     bases = _element_bases(records)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -116,11 +131,18 @@ def write_dataset(folder: str | os.PathLike, records: Sequence[Record], operator
         traj = folder / f"{prefix}.{k}"
         traj.mkdir(exist_ok=True)
         first = group[0]
-        info = {"nframes": len(group), "natoms": len(first.atoms), "pos_type": "cart",
-                "pbc": bool(first.atoms.pbc.any())}
-        extra = {"basis": {sb.element: bases[sb.element] for sb in first.basis.species},
-                 "fermi_energy_eV": [rec.fermi_energy for rec in group],
-                 "n_electrons": [rec.n_electrons for rec in group], "sources": [rec.source.path for rec in group]}
+        info = {
+            "nframes": len(group),
+            "natoms": len(first.atoms),
+            "pos_type": "cart",
+            "pbc": bool(first.atoms.pbc.any()),
+        }
+        extra = {
+            "basis": {sb.element: bases[sb.element] for sb in first.basis.species},
+            "fermi_energy_eV": [rec.fermi_energy for rec in group],
+            "n_electrons": [rec.n_electrons for rec in group],
+            "sources": [rec.source.path for rec in group],
+        }
         atomic_write(traj / "info.json", json.dumps(info, indent=2) + "\n")
         atomic_write(traj / SIDECAR, json.dumps(extra, indent=2) + "\n")
         atomic_write(traj / "cell.dat", _table(np.concatenate([rec.atoms.cell.array for rec in group])))

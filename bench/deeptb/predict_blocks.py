@@ -10,7 +10,7 @@ import sys
 
 import h5py
 import torch
-from dptb.data import AtomicData, AtomicDataDict
+from dptb.data import AtomicData
 from dptb.data.build import build_dataset
 from dptb.data.interfaces.ham_to_feature import feature_to_block
 from dptb.nn.build import build_model
@@ -22,8 +22,9 @@ def main(checkpoint: str, input_json: str, root: str, prefix: str, out: str) -> 
         jdata = normalize(json.load(fh))
     model = build_model(checkpoint=checkpoint)
     model.eval()
-    dataset = build_dataset(**collect_cutoffs(jdata), root=root, prefix=prefix, get_Hamiltonian=True,
-                            **jdata["common_options"])
+    dataset = build_dataset(
+        **collect_cutoffs(jdata), root=root, prefix=prefix, get_Hamiltonian=True, **jdata["common_options"]
+    )
     with h5py.File(out, "w") as f, torch.no_grad():
         for frame in range(len(dataset)):
             data = AtomicData.to_AtomicDataDict(dataset[frame])

@@ -10,7 +10,7 @@ cutoff of i, and e_ij on those within the cutoff of i or of j.
 That is what lets inference split over atoms (slem-model.md 5): a batch may name, in
 ``edge_active``, the only edges whose edge stream is wanted (the predicted blocks and their
 partners); node states then need the complete stars of the end atoms of those edges and
-nothing beyond, see :mod:`slem_dft.nn.chunks`.
+nothing beyond, see :mod:`slem_dft.chunks`.
 """
 
 from __future__ import annotations
