@@ -137,9 +137,14 @@ def _dptb_input(args, work: Path, n_train: int, r_max: float, avg: float) -> Pat
     return path
 
 
-def _slem_config(args, work: Path) -> Path:
+def _slem_config(args, work: Path, r_max: float) -> Path:
     config = {
-        "data": {"stores": [str(work / "train.h5")], "val_stores": [str(work / "val.h5")], "operators": ["H"]},
+        "data": {
+            "stores": [str(work / "train.h5")],
+            "val_stores": [str(work / "val.h5")],
+            "operators": ["H"],
+            "cutoff": r_max,  # the same graph as DeePTB's (fit's default would also reach the stored DM's blocks)
+        },
         "model": {
             "channels": args.channels,
             "n_layers": 2,
@@ -270,7 +275,7 @@ def main() -> None:
     train, val = _split(args, work)
     r_max = _cutoff(train + val)
     avg = round(float(np.mean([_neighbours(rec, r_max) for rec in train])), 1)
-    walls = _train_both(args, work, _dptb_input(args, work, len(train), r_max, avg), _slem_config(args, work))
+    walls = _train_both(args, work, _dptb_input(args, work, len(train), r_max, avg), _slem_config(args, work, r_max))
 
     model, state = load_checkpoint(work / "slem_run" / "best.pt")
     slem_params = sum(p.numel() for p in model.parameters())

@@ -27,17 +27,11 @@ import numpy as np
 from slem_dft.data import Basis, BlockMatrix, Record, Source, SpeciesBasis
 from slem_dft.errors import FileFormatError, MissingInputError
 
-__all__ = ["BLOCK_FILES", "detect", "parse_basis_string", "read_block_group", "read_dataset"]
+__all__ = ["BLOCK_FILES", "parse_basis_string", "read_block_group", "read_dataset"]
 
 #: operator -> block files DeePTB accepts for it, first found wins
 BLOCK_FILES = {"H": ("hamiltonians.h5",), "S": ("overlaps.h5",), "DM": ("DM.h5", "density_matrices.h5")}
 _KEY = re.compile(r"^(-?\d+)_(-?\d+)_(-?\d+)_(-?\d+)_(-?\d+)$")
-
-
-def detect(run_dir: str | os.PathLike) -> bool:
-    """A DeePTB trajectory folder: ``info.json`` beside ``positions.dat``."""
-    run_dir = Path(run_dir)
-    return (run_dir / "info.json").is_file() and (run_dir / "positions.dat").is_file()
 
 
 def parse_basis_string(element: str, text: str) -> SpeciesBasis:

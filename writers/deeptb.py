@@ -31,7 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from slem_dft.atomic import atomic_write
+from slem_dft.atomic import atomic_path, atomic_write
 from slem_dft.data import Record, SpeciesBasis
 from slem_dft.errors import ConfigError
 
@@ -87,19 +87,14 @@ def _trajectories(records: Sequence[Record]) -> list[list[int]]:
 
 
 def _write_blocks(path: Path, records: Sequence[Record], operator: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with h5py.File(tmp, "w") as f:
-            for frame, rec in enumerate(records):
-                op = rec.operators[operator]
-                order = {sb.label: deeptb_order(sb) for sb in rec.basis.species}
-                group = f.create_group(str(frame))
-                for e, (i, j, *R) in enumerate(op.edges.tolist()):
-                    block = op.block(e)[0][np.ix_(order[rec.species[i]], order[rec.species[j]])]
-                    group.create_dataset(f"{i}_{j}_{R[0]}_{R[1]}_{R[2]}", data=block)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for frame, rec in enumerate(records):
+            op = rec.operators[operator]
+            order = {sb.label: deeptb_order(sb) for sb in rec.basis.species}
+            group = f.create_group(str(frame))
+            for e, (i, j, *R) in enumerate(op.edges.tolist()):
+                block = op.block(e)[0][np.ix_(order[rec.species[i]], order[rec.species[j]])]
+                group.create_dataset(f"{i}_{j}_{R[0]}_{R[1]}_{R[2]}", data=block)
 
 
 def write_dataset(
